@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+_INTEGRATION = "Stripe"
+
 
 def get_provider_info() -> dict:
     """Describe the provider to Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
@@ -12,5 +14,60 @@ def get_provider_info() -> dict:
         "name": "Stripe Automation",
         "description": "Stripe payment automations (charges, refunds, dunning, sensors) as Airflow DAGs.",
         "versions": [__version__],
-        "hook-class-names": [],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.stripe.com/api",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_stripe_automation.hooks.stripe"]}
+        ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_stripe_automation.operators.charges"],
+            }
+        ],
+        "extra-links": ["airflow_stripe_automation.links.stripe.StripeDashboardLink"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_stripe_automation.hooks.stripe.StripeHook",
+                "hook-name": "Stripe",
+                "connection-type": "stripe",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "port", "extra"],
+                    "relabeling": {"password": "Secret or restricted key"},
+                    "placeholders": {"password": "sk_test_… or rk_test_…"},
+                },
+                "conn-fields": {
+                    "api_base": {
+                        "label": "API base URL",
+                        "description": "A Stripe-compatible server, e.g. the local one in tests; empty for api.stripe.com.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "stripe_account": {
+                        "label": "Connected account",
+                        "description": "Act on behalf of a Stripe Connect account (acct_…).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "api_version": {
+                        "label": "API version",
+                        "description": "Pin a Stripe API version; empty uses the SDK's.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "max_network_retries": {
+                        "label": "Max network retries",
+                        "description": "SDK retries on connection errors, 409, 429 and 5xx (same idempotency key).",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 10},
+                    },
+                    "allow_live_mode": {
+                        "label": "Allow live-mode keys",
+                        "description": "Live keys (sk_live_…) are refused unless this is on.",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+            }
+        ],
     }

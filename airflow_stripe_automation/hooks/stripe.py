@@ -1,0 +1,184 @@
+"""StripeHook: turns an Airflow connection into a ``stripe.StripeClient``; the only place that talks HTTP."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    import stripe
+
+_TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
+_LIVE_KEY = re.compile(r"^(sk|rk)_live_[A-Za-z0-9_]+$")
+_TRUE = {"true", "1", "yes", "on"}
+
+DASHBOARD_URL = "https://dashboard.stripe.com"
+
+
+class StripeConnectionError(ValueError):
+    """A Stripe connection that cannot be used; the message never contains the key."""
+
+
+@dataclass(frozen=True)
+class StripeConnectionSettings:
+    """What the hook read from the connection, validated. ``repr`` hides the key."""
+
+    api_key: str
+    api_base: str | None = None
+    stripe_account: str | None = None
+    api_version: str | None = None
+    max_network_retries: int = 2
+    livemode: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"StripeConnectionSettings(api_key='***', api_base={self.api_base!r}, "
+            f"stripe_account={self.stripe_account!r}, api_version={self.api_version!r}, "
+            f"max_network_retries={self.max_network_retries}, livemode={self.livemode})"
+        )
+
+
+def _as_bool(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE)
+
+
+def parse_connection(conn_id: str, password: str | None, extra: dict[str, Any]) -> StripeConnectionSettings:
+    """
+    Validate a Stripe connection's key and extras.
+
+    :param conn_id: the connection id, used in error messages
+    :param password: the secret (``sk_…``) or restricted (``rk_…``) key
+    :param extra: the connection's extras
+    """
+    key = (password or "").strip()
+    if not key:
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r} has no API key: put the secret (sk_test_…) or restricted "
+            "(rk_test_…) key in the connection's password field"
+        )
+    livemode = bool(_LIVE_KEY.match(key))
+    if livemode and not _as_bool(extra.get("allow_live_mode")):
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r} holds a live-mode key; set the extra 'allow_live_mode' "
+            "to true to use live mode deliberately"
+        )
+    if not livemode and not _TEST_KEY.match(key):
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r}: the password is not a Stripe secret or restricted key "
+            "(expected sk_test_…, rk_test_…, or a live key with allow_live_mode)"
+        )
+
+    api_base = (extra.get("api_base") or "").strip().rstrip("/") or None
+    if api_base:
+        parsed = urlparse(api_base)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise StripeConnectionError(
+                f"Stripe connection {conn_id!r}: api_base must be an http(s) URL, got {api_base!r}"
+            )
+    account = (extra.get("stripe_account") or "").strip() or None
+    if account and not account.startswith("acct_"):
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r}: stripe_account must be a Connect account id (acct_…)"
+        )
+    retries_raw = extra.get("max_network_retries", 2)
+    try:
+        retries = int(retries_raw if retries_raw not in (None, "") else 2)
+    except (TypeError, ValueError):
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r}: max_network_retries must be an integer, got {retries_raw!r}"
+        ) from None
+    if not 0 <= retries <= 10:
+        raise StripeConnectionError(f"Stripe connection {conn_id!r}: max_network_retries must be 0–10")
+    return StripeConnectionSettings(
+        api_key=key,
+        api_base=api_base,
+        stripe_account=account,
+        api_version=(extra.get("api_version") or "").strip() or None,
+        max_network_retries=retries,
+        livemode=livemode,
+    )
+
+
+class StripeHook(BaseHook):
+    """
+    Interact with Stripe through the official SDK.
+
+    The connection's password holds the secret or restricted key; extras set ``api_base`` (a
+    Stripe-compatible server such as the local one used in tests), ``stripe_account`` (Connect),
+    ``api_version``, ``max_network_retries`` and ``allow_live_mode``.
+
+    The connection form (fields, labels, hidden fields) is declared in ``get_provider_info()``, as
+    Airflow 3.2+ expects, so the UI needs no hook import.
+
+    :param stripe_conn_id: the Airflow connection id of type ``stripe``
+    """
+
+    conn_name_attr = "stripe_conn_id"
+    default_conn_name = "stripe_default"
+    conn_type = "stripe"
+    hook_name = "Stripe"
+
+    def __init__(self, stripe_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stripe_conn_id = stripe_conn_id
+
+    @cached_property
+    def settings(self) -> StripeConnectionSettings:
+        """The validated connection (read once per hook)."""
+        conn = self.get_connection(self.stripe_conn_id)
+        try:
+            from airflow.sdk.log import mask_secret
+
+            if conn.password:
+                mask_secret(conn.password)
+        except ImportError:  # pragma: no cover - masking is best effort outside a task
+            pass
+        return parse_connection(self.stripe_conn_id, conn.password, conn.extra_dejson or {})
+
+    def get_conn(self) -> stripe.StripeClient:
+        """Return the cached ``stripe.StripeClient`` for this connection."""
+        return self._client
+
+    @cached_property
+    def _client(self) -> stripe.StripeClient:
+        import stripe
+
+        s = self.settings
+        kwargs: dict[str, Any] = {"max_network_retries": s.max_network_retries}
+        if s.api_base:
+            kwargs["base_addresses"] = {"api": s.api_base}
+        if s.stripe_account:
+            kwargs["stripe_account"] = s.stripe_account
+        if s.api_version:
+            kwargs["stripe_version"] = s.api_version
+        return stripe.StripeClient(s.api_key, **kwargs)
+
+    def dashboard_url(self, path: str) -> str:
+        """
+        Return the Stripe dashboard URL for ``path`` (e.g. ``payments/pi_123``) in this connection's mode.
+
+        :param path: the dashboard path of the object
+        """
+        s = self.settings
+        account = f"/{s.stripe_account}" if s.stripe_account else ""
+        mode = "" if s.livemode else "/test"
+        return f"{DASHBOARD_URL}{account}{mode}/{path.lstrip('/')}"
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key by listing one customer (works for secret and most restricted keys)."""
+        import stripe
+
+        try:
+            self.get_conn().v1.customers.list(params={"limit": 1})
+        except StripeConnectionError as err:
+            return False, str(err)
+        except stripe.AuthenticationError:
+            return False, "Stripe rejected the API key (authentication failed)"
+        except stripe.StripeError as err:
+            return False, f"Stripe answered {type(err).__name__}: {err.user_message or 'no message'}"
+        return True, "Connection to Stripe works"

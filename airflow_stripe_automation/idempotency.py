@@ -1,0 +1,80 @@
+"""The one place that derives idempotency keys and the "already done" marks left on Stripe objects.
+
+An action acts exactly once per object: the same key for every retry, re-run or replay of the same
+(DAG, task, object). Stripe honours a key for 24 hours only, so every object an action creates also
+carries a mark in its metadata, which the action looks for before writing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+KEY_PREFIX = "airflow-stripe"
+MARK_METADATA_KEY = "airflow_action"  # Stripe metadata keys are at most 40 characters
+MAX_KEY_LENGTH = 255  # Stripe's limit for an Idempotency-Key
+
+
+@dataclass(frozen=True)
+class ActionKey:
+    """
+    The identity of one action on one object.
+
+    :param parts: what identifies the action, e.g. ``(dag_id, task_id, object_id)``
+    :param explicit: a key given by the user; used verbatim as the idempotency key
+    """
+
+    parts: tuple[str, ...]
+    explicit: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """The ``Idempotency-Key`` sent with every write (readable, hashed when too long)."""
+        if self.explicit:
+            return self.explicit
+        readable = "/".join((KEY_PREFIX, *self.parts))
+        if len(readable) <= MAX_KEY_LENGTH:
+            return readable
+        return f"{KEY_PREFIX}/{self.mark}"
+
+    @property
+    def mark(self) -> str:
+        """A short, stable digest stored in the created object's metadata."""
+        source = self.explicit or "\x1f".join(self.parts)
+        return hashlib.sha256(source.encode()).hexdigest()[:40]
+
+    def metadata(self) -> dict[str, str]:
+        """Metadata to add to what the action creates, so a later replay can find it."""
+        return {MARK_METADATA_KEY: self.mark}
+
+    def is_marked(self, obj: Any) -> bool:
+        """Return True if ``obj`` (a Stripe object or dict) carries this action's mark."""
+        metadata = obj.get("metadata") if hasattr(obj, "get") else None
+        return bool(metadata) and metadata.get(MARK_METADATA_KEY) == self.mark
+
+
+def action_key(context: Context, *, object_id: str | None = None, explicit: str | None = None) -> ActionKey:
+    """
+    Derive the key of the running task's action.
+
+    When the action works on a Stripe object (a fraud warning, an invoice, a customer), the key is
+    the DAG, the task and that object, so a later run over the same object finds it. When the run
+    itself is the object (one triggered run = one lead to charge), the key is the DAG, the run, the
+    task and its map index.
+
+    :param context: the running task's context
+    :param object_id: the id of the object acted on, if any
+    :param explicit: a user-given key that replaces the derived one
+    """
+    if explicit:
+        return ActionKey(parts=(), explicit=str(explicit))
+    ti = context["ti"]
+    if object_id:
+        return ActionKey(parts=(ti.dag_id, ti.task_id, str(object_id)))
+    map_index = getattr(ti, "map_index", -1)
+    map_index = -1 if map_index is None else map_index
+    return ActionKey(parts=(ti.dag_id, ti.run_id, ti.task_id, str(map_index)))

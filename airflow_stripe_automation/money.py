@@ -1,0 +1,128 @@
+"""Money in minor units: Stripe's currency exponents, validation before any API call, formatting for people.
+
+Inside the provider every amount is an ``int`` in the currency's smallest unit as Stripe counts it
+(``150000`` usd is 1,500.00 USD, ``5000`` jpy is 5,000 JPY). Floats never carry money.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+# Presentment currencies Stripe accepts (lowercase ISO 4217, as the API spells them).
+STRIPE_CURRENCIES: frozenset[str] = frozenset(
+    """
+    usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn
+    bzd cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf
+    gtq gyd hkd hnl htg huf idr ils inr isk jmd jod jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr
+    lrd lsl mad mdl mga mkd mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen
+    pgk php pkr pln pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sos srd std szl thb tjs tnd
+    top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd xof xpf yer zar zmw
+    """.split()
+)
+
+# Stripe's own exponents; they differ from ISO 4217 for some currencies (see _SPECIAL_STEP).
+ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
+THREE_DECIMAL_CURRENCIES: frozenset[str] = frozenset("bhd jod kwd omr tnd".split())
+
+# Stripe requires these amounts to be whole multiples of a step: ISK is zero-decimal in practice but
+# sent with two decimals ("00"); three-decimal currencies must end in 0.
+_SPECIAL_STEP: dict[str, int] = {"isk": 100, **{c: 10 for c in THREE_DECIMAL_CURRENCIES}}
+
+# Largest amount Stripe accepts in one charge (8 digits for most currencies; 12 for zero-decimal ones
+# in practice is lower, but 99,999,999 minor units is the documented ceiling for most accounts).
+MAX_AMOUNT = 99_999_999
+
+
+class InvalidMoneyError(ValueError):
+    """An amount or currency that must not reach Stripe."""
+
+
+def exponent(currency: str) -> int:
+    """Return the number of decimal places Stripe uses for ``currency``."""
+    code = normalize_currency(currency)
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def normalize_currency(currency: Any) -> str:
+    """
+    Return ``currency`` as Stripe spells it (lowercase ISO code), or raise :class:`InvalidMoneyError`.
+
+    :param currency: a three-letter code in any case, e.g. ``"USD"`` or ``"jpy"``
+    """
+    if not isinstance(currency, str) or not currency.strip():
+        raise InvalidMoneyError(f"currency must be a three-letter ISO code such as 'usd', got {currency!r}")
+    code = currency.strip().lower()
+    if code not in STRIPE_CURRENCIES:
+        raise InvalidMoneyError(f"currency {currency!r} is not a currency Stripe supports")
+    return code
+
+
+def validate_amount(amount: Any, currency: str, *, field: str = "amount") -> int:
+    """
+    Return ``amount`` as a positive int of minor units of ``currency``, or raise :class:`InvalidMoneyError`.
+
+    Accepts an int, or a string of digits (templated values render as strings). Rejects floats,
+    booleans, zero, negatives and amounts Stripe would refuse for the currency.
+
+    :param amount: the amount in minor units
+    :param currency: the currency the amount is counted in
+    :param field: the name to use in the error message
+    """
+    code = normalize_currency(currency)
+    if isinstance(amount, bool) or not isinstance(amount, (int, str)):
+        raise InvalidMoneyError(
+            f"{field} must be an integer number of minor units of {code} (e.g. 1500 for 15.00), "
+            f"got {amount!r}"
+        )
+    if isinstance(amount, str):
+        text = amount.strip()
+        if not text.lstrip("-").isdigit():
+            raise InvalidMoneyError(f"{field} must be an integer number of minor units of {code}, got {amount!r}")
+        amount = int(text)
+    if amount <= 0:
+        raise InvalidMoneyError(f"{field} must be greater than zero, got {amount}")
+    if amount > MAX_AMOUNT:
+        raise InvalidMoneyError(f"{field} {amount} is above Stripe's maximum of {MAX_AMOUNT} minor units")
+    step = _SPECIAL_STEP.get(code)
+    if step and amount % step:
+        raise InvalidMoneyError(f"{field} in {code} must be a multiple of {step} minor units, got {amount}")
+    return amount
+
+
+def to_decimal(amount: int, currency: str) -> Decimal:
+    """Return the major-unit value of ``amount`` minor units (``150000, "usd"`` -> ``Decimal("1500.00")``)."""
+    return Decimal(amount).scaleb(-exponent(currency))
+
+
+def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
+    """
+    Format minor units for people: ``150000 usd`` -> ``$1,500.00``, ``5000 jpy`` -> ``¥5,000``.
+
+    Babel (already required by Airflow's task SDK) supplies symbols and grouping; the number of
+    decimals follows Stripe's exponent, which is what the amount was counted in.
+
+    :param amount: the amount in minor units
+    :param currency: the currency code
+    :param locale: the CLDR locale to format for
+    """
+    from babel.numbers import format_currency
+
+    code = normalize_currency(currency)
+    digits = exponent(code)
+    if code == "isk":  # sent with two decimals, shown as whole krónur
+        return format_currency(Decimal(amount) / 100, "ISK", locale=locale, currency_digits=True)
+    pattern_digits = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_currency(
+        to_decimal(amount, code),
+        code.upper(),
+        format="¤" + pattern_digits,
+        locale=locale,
+        currency_digits=False,
+    )

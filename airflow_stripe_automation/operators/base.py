@@ -1,0 +1,188 @@
+"""What every writing Stripe operator shares: validation first, one key per object, dry run, error policy, link.
+
+A subclass says what it acts on and how; :meth:`StripeWriteOperator.execute` runs the same steps for
+all of them, in this order:
+
+1. ``validate()`` -> normalised inputs, or :class:`StripeInputError` before any call to Stripe;
+2. derive the action's key (:mod:`airflow_stripe_automation.idempotency`);
+3. ``dry_run``: log and return the plan, no write;
+4. ``find_existing()``: the object this action already made (its mark), past Stripe's 24 h key window;
+5. ``write()`` with the idempotency key;
+6. push the dashboard link, return a small JSON dict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, translate
+from airflow_stripe_automation.hooks.stripe import StripeHook
+from airflow_stripe_automation.idempotency import ActionKey, action_key
+from airflow_stripe_automation.links.stripe import StripeDashboardLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+_ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
+
+
+def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -> str | None:
+    """
+    Return ``value`` if it is a Stripe id with ``prefix`` (e.g. ``cus_``), else raise :class:`StripeInputError`.
+
+    :param value: the id to check (rendered templates may add whitespace)
+    :param prefix: the id prefix Stripe uses for the object type
+    :param field: the operator argument, for the message
+    :param required: whether an empty value is an error
+    """
+    text = value.strip() if isinstance(value, str) else value
+    if text in (None, ""):
+        if required:
+            raise StripeInputError(f"{field} is required (a Stripe id starting with {prefix!r})")
+        return None
+    if not isinstance(text, str) or not text.startswith(prefix) or not _ID.match(text):
+        raise StripeInputError(f"{field} must be a Stripe id starting with {prefix!r}, got {value!r}")
+    return text
+
+
+def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
+    """
+    Return ``metadata`` as Stripe accepts it (≤50 keys of ≤40 chars, values ≤500 chars), or raise.
+
+    :param metadata: a mapping of keys to values (values are sent as strings)
+    :param field: the operator argument, for the message
+    """
+    if metadata in (None, ""):
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise StripeInputError(f"{field} must be a mapping of strings, got {type(metadata).__name__}")
+    if len(metadata) > 50:
+        raise StripeInputError(f"{field} has {len(metadata)} keys; Stripe allows at most 50")
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or len(key) > 40 or "[" in key or "]" in key:
+            raise StripeInputError(f"{field} key {key!r} must be 1–40 characters without square brackets")
+        text = "" if value is None else str(value)
+        if len(text) > 500:
+            raise StripeInputError(f"{field}[{key!r}] is longer than Stripe's 500 characters")
+        out[key] = text
+    return out
+
+
+class StripeWriteOperator(BaseOperator):
+    """
+    Base class of the operators that write to Stripe.
+
+    :param stripe_conn_id: the Stripe connection to use
+    :param idempotency_key: replace the derived idempotency key (templated); the same key must mean
+        the same action
+    :param dry_run: validate, read and log what would be done, but send no write
+    """
+
+    template_fields: Sequence[str] = ("idempotency_key",)
+    operator_extra_links = (StripeDashboardLink(),)
+    ui_color = "#635bff"
+    ui_fgcolor = "#ffffff"
+
+    #: what the action does, for logs and messages ("charge", "refund", …)
+    action: ClassVar[str] = "write"
+
+    def __init__(
+        self,
+        *,
+        stripe_conn_id: str = StripeHook.default_conn_name,
+        idempotency_key: str | None = None,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retry_policy", StripeRetryPolicy())
+        super().__init__(**kwargs)
+        self.stripe_conn_id = stripe_conn_id
+        self.idempotency_key = idempotency_key
+        self.dry_run = dry_run
+
+    @cached_property
+    def hook(self) -> StripeHook:
+        return StripeHook(stripe_conn_id=self.stripe_conn_id)
+
+    # -- what subclasses provide -------------------------------------------------------------
+
+    def validate(self) -> dict[str, Any]:
+        """Return the normalised inputs or raise :class:`StripeInputError`; no network."""
+        raise NotImplementedError
+
+    def object_id(self, inputs: dict[str, Any]) -> str | None:
+        """The Stripe object this action acts on; ``None`` when the run itself is the object."""
+        return None
+
+    def prepare(self, inputs: dict[str, Any], context: Context) -> dict[str, Any]:
+        """Read what the write needs (allowed in dry run); returns the inputs, completed."""
+        return inputs
+
+    def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
+        """Return what this action already made (found by its mark), or ``None``."""
+        return None
+
+    def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
+        """Do the write, sending ``key.idempotency_key``."""
+        raise NotImplementedError
+
+    def describe(self, inputs: dict[str, Any]) -> str:
+        """A short phrase for logs and errors, e.g. ``"a charge of $15.00 to cus_123"``."""
+        return self.action
+
+    def result(self, obj: Any) -> dict[str, Any]:
+        """The small JSON-serialisable dict returned to XCom."""
+        return {"id": obj["id"], "object": obj.get("object")}
+
+    def dashboard_path(self, obj: Any) -> str | None:
+        """The object's path in the Stripe dashboard (e.g. ``payments/pi_123``)."""
+        return None
+
+    # -- the shared steps ----------------------------------------------------------------------
+
+    def request_options(self, key: ActionKey) -> dict[str, Any]:
+        """Options for a writing SDK call."""
+        return {"idempotency_key": key.idempotency_key}
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import stripe
+
+        inputs = self.validate()
+        key = action_key(context, object_id=self.object_id(inputs), explicit=self.idempotency_key)
+        try:
+            inputs = self.prepare(inputs, context)
+            what = self.describe(inputs)
+            if self.dry_run:
+                self.log.info("Dry run: would do %s (idempotency key %s); nothing sent.", what,
+                              key.idempotency_key)
+                return {"dry_run": True, "action": self.action, "would": what,
+                        "idempotency_key": key.idempotency_key, "inputs": _jsonable(inputs)}
+            existing = self.find_existing(inputs, key, context)
+            if existing is not None:
+                self.log.info("Already done: %s is %s (found by its mark %s); nothing sent.",
+                              what, existing["id"], key.mark)
+                obj, replayed = existing, True
+            else:
+                self.log.info("Doing %s (idempotency key %s).", what, key.idempotency_key)
+                obj, replayed = self.write(inputs, key), False
+        except stripe.StripeError as err:
+            raise translate(err, self.describe(inputs)) from err
+        self._link(context, obj)
+        out = self.result(obj)
+        out["already_done"] = replayed
+        return out
+
+    def _link(self, context: Context, obj: Any) -> None:
+        path = self.dashboard_path(obj)
+        if path:
+            StripeDashboardLink.persist(context, self.hook.dashboard_url(path))
+
+
+def _jsonable(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in inputs.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}

@@ -1,0 +1,62 @@
+"""Test set-up shared by every test: an isolated Airflow home on SQLite, with the repo's DAG folders as bundles.
+
+Airflow reads its configuration when first imported, so the environment is set here, at import
+time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_HOME = Path(tempfile.mkdtemp(prefix="airflow-stripe-tests-"))
+
+_BUNDLES = [
+    {"name": name, "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(path)}}
+    for name, path in (
+        ("example_dags", REPO / "example_dags"),
+        ("test_dags", REPO / "tests" / "dags"),
+    )
+]
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(_BUNDLES),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
+            "AIRFLOW_STRIPE_TEST_DB", f"sqlite:///{_HOME / 'airflow.db'}"
+        ),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Create the metadata DB once per session (``airflow db migrate``, as a user would)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def stripe_connection(local_stripe_server) -> str:
+    """Point the ``stripe_default`` connection at the local Stripe server, as users' CI would."""
+    os.environ["AIRFLOW_CONN_STRIPE_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "stripe",
+            "password": local_stripe_server.api_key,
+            "extra": {"api_base": local_stripe_server.url, "max_network_retries": 0},
+        }
+    )
+    return "stripe_default"
