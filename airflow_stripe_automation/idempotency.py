@@ -52,8 +52,8 @@ class ActionKey:
         return {MARK_METADATA_KEY: self.mark}
 
     def is_marked(self, obj: Any) -> bool:
-        """Return True if ``obj`` (a Stripe object or dict) carries this action's mark."""
-        metadata = obj.get("metadata") if hasattr(obj, "get") else None
+        """Return True if ``obj`` (a plain dict of a Stripe object) carries this action's mark."""
+        metadata = obj.get("metadata")
         return bool(metadata) and metadata.get(MARK_METADATA_KEY) == self.mark
 
 

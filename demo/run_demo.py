@@ -21,7 +21,7 @@ def _configure_airflow() -> None:
     HOME.mkdir(exist_ok=True)
     bundles = [
         {
-            "name": "example_dags",
+            "name": "stripe_examples",
             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
             "kwargs": {"path": str(REPO / "example_dags")},
         }

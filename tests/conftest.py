@@ -21,8 +21,8 @@ _HOME = Path(tempfile.mkdtemp(prefix="airflow-stripe-tests-"))
 _BUNDLES = [
     {"name": name, "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(path)}}
     for name, path in (
-        ("example_dags", REPO / "example_dags"),
-        ("test_dags", REPO / "tests" / "dags"),
+        ("stripe_examples", REPO / "example_dags"),
+        ("stripe_test_dags", REPO / "tests" / "dags"),
     )
 ]
 os.environ.update(

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
 
 
+def plain(obj: Any) -> dict[str, Any]:
+    """Return an SDK object as a plain dict (SDK objects are not dicts: no ``.get``, not JSON-ready)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
 def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -> str | None:
     """
     Return ``value`` if it is a Stripe id with ``prefix`` (e.g. ``cus_``), else raise :class:`StripeInputError`.

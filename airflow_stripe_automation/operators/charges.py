@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_stripe_automation.errors import StripeCardDeclined, StripeInputError
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
 from airflow_stripe_automation.money import InvalidMoneyError, format_money, normalize_currency, validate_amount
-from airflow_stripe_automation.operators.base import StripeWriteOperator, validate_id, validate_metadata
+from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_id, validate_metadata
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -99,11 +99,11 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
     def prepare(self, inputs: dict[str, Any], context: Context) -> dict[str, Any]:
         if inputs["payment_method"]:
             return inputs
-        customer = self.hook.get_conn().v1.customers.retrieve(inputs["customer"])
+        customer = plain(self.hook.get_conn().v1.customers.retrieve(inputs["customer"]))
         if customer.get("deleted"):
             raise StripeInputError(f"customer {inputs['customer']} has been deleted")
         default = (customer.get("invoice_settings") or {}).get("default_payment_method")
-        default = default.get("id") if hasattr(default, "get") else default
+        default = default.get("id") if isinstance(default, dict) else default
         if not default:
             raise StripeInputError(
                 f"customer {inputs['customer']} has no default payment method "
@@ -121,6 +121,7 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
         if since is not None:
             params["created"] = {"gte": since - _LOOKBACK_SECONDS}
         for intent in self.hook.get_conn().v1.payment_intents.list(params=params).auto_paging_iter():
+            intent = plain(intent)
             if key.is_marked(intent):
                 self._raise_if_declined(intent, inputs)
                 return intent
@@ -140,7 +141,9 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
             params["description"] = inputs["description"]
         if inputs["statement_descriptor_suffix"]:
             params["statement_descriptor_suffix"] = inputs["statement_descriptor_suffix"]
-        intent = self.hook.get_conn().v1.payment_intents.create(params=params, options=self.request_options(key))
+        intent = plain(
+            self.hook.get_conn().v1.payment_intents.create(params=params, options=self.request_options(key))
+        )
         self.log.info("PaymentIntent %s is %s.", intent["id"], intent["status"])
         return intent
 

@@ -96,24 +96,39 @@ def test_the_operator_refuses_bad_input_without_retry_or_request(run_dag, stripe
     assert stripe_server.requests == []
 
 
-def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(run_dag, airflow_db, stripe_server, customer):
+def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_server, customer):
+    """Run the DAG file as a user does (``python <dag file>`` with conf) and read everything it left."""
+    import json
+    import os
+    import subprocess
+    import sys
+
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    dag_run, _ = run_dag(DAG_ID, {"customer_id": customer.id, "amount": 1500})
-    assert dag_run.state == "success"
+    from tests.conftest import REPO
+
+    script = (
+        "import json, sys; from airflow.dag_processing.dagbag import DagBag; "
+        f"dag = DagBag(dag_folder={str(REPO / 'example_dags')!r}).get_dag({DAG_ID!r}); "
+        "run = dag.test(run_conf=json.loads(sys.argv[1])); print('RUN_ID=' + run.run_id)"
+    )
+    conf = {"customer_id": customer.id, "amount": 1500}
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(conf)], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=300)
+    logs = proc.stdout + proc.stderr
+    assert proc.returncode == 0, logs[-3000:]
+    run_id = logs.split("RUN_ID=")[1].split()[0]
 
     key = stripe_server.api_key
-    logs = [p for p in (airflow_db / "logs").rglob("*") if p.is_file()]
-    assert logs, "the run wrote task logs"
-    assert not [p for p in logs if key in p.read_text(errors="replace")]
+    assert "Doing a charge of $15.00 to " + customer.id in logs
+    assert key not in logs
     with create_session() as session:
-        xcoms = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=dag_run.run_id).all()
-        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=DAG_ID, run_id=dag_run.run_id).all()
+        xcoms = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id).all()
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=DAG_ID, run_id=run_id).all()
         stored = repr([(x.key, x.value) for x in xcoms]) + repr([r.rendered_fields for r in rendered])
-    assert {x for x in ("return_value", "stripe_dashboard_url", "_link_StripeDashboardLink")} <= {
-        x.key for x in xcoms
-    }
+    assert {"return_value", "stripe_dashboard_url", "_link_StripeDashboardLink"} <= {x.key for x in xcoms}
     assert "dashboard.stripe.com/test/payments/pi_" in stored
+    assert customer.id in stored  # the rendered fields were read back
     assert key not in stored
