@@ -31,8 +31,7 @@ THREE_DECIMAL_CURRENCIES: frozenset[str] = frozenset("bhd jod kwd omr tnd".split
 # sent with two decimals ("00"); three-decimal currencies must end in 0.
 _SPECIAL_STEP: dict[str, int] = {"isk": 100, **{c: 10 for c in THREE_DECIMAL_CURRENCIES}}
 
-# Largest amount Stripe accepts in one charge (8 digits for most currencies; 12 for zero-decimal ones
-# in practice is lower, but 99,999,999 minor units is the documented ceiling for most accounts).
+# Stripe's ceiling for one amount: 8 digits of minor units.
 MAX_AMOUNT = 99_999_999
 
 

@@ -1,0 +1,309 @@
+"""The aiohttp application: Stripe's request pipeline in front of the resource families' handlers.
+
+Every ``/v1`` request goes through the same steps Stripe's API applies, in this order: a
+``Request-Id``; form decoding; test-mode key check (401); route lookup (Stripe's 404 for unknown
+URLs); injected failures (tests' 429/500); the idempotency key (replay, mismatch, in progress);
+the handler, run synchronously under the store lock; ``expand[]``; the JSON response. Each request
+is recorded (method, path, params, idempotency key, status, replayed) for tests to inspect.
+``/_testing/*`` is the control API (health, reset, clock, request log, failures), without auth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+import secrets
+import string
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+from . import errors, expand
+from .faults import Fault, FaultQueue
+from .forms import as_list, decode
+from .idempotency import IdempotencyCache
+from .registry import Ctx, ResourceFamily, Route
+from .resources import load_families
+from .store import API_VERSION, Store
+from .templates import clone
+
+log = logging.getLogger(__name__)
+
+REQUEST_LOG_SIZE = 100_000
+_ID_CHARS = string.ascii_letters + string.digits
+_TEST_KEY = re.compile(r"(sk|rk)_test_[A-Za-z0-9_]+")
+_LIVE_KEY = re.compile(r"(sk|rk)_live_")
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
+
+
+class AppState:
+    """Everything one server holds: the store, idempotency keys, pending faults, the request log."""
+
+    def __init__(self, families: list[ResourceFamily] | None = None) -> None:
+        self.families = load_families() if families is None else families
+        self.store = Store(t for f in self.families for t in f.types)
+        for family in self.families:
+            self.store.clock_listeners.extend(family.clock_listeners)
+            self.store.event_listeners.extend(family.event_listeners)
+        self.lock = self.store.lock
+        self.idempotency = IdempotencyCache()
+        self.faults = FaultQueue()
+        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.store.reset()
+            self.idempotency.clear()
+            self.faults.clear()
+            self.requests.clear()
+
+
+STATE = web.AppKey("state", AppState)
+META = web.RequestKey("stripe", dict)  # what the pipeline hands to the endpoint
+
+
+def request_id() -> str:
+    return "req_" + "".join(secrets.choice(_ID_CHARS) for _ in range(14))
+
+
+def mask_key(key: str) -> str:
+    """Stripe never echoes a full key: keep the mode prefix and the last 4 characters."""
+    prefix = re.match(r"[a-z]+_(test|live)_", key)
+    head = prefix.group(0) if prefix else ""
+    tail = key[-4:] if len(key) >= len(head) + 12 else ""
+    return head + "*" * max(len(key) - len(head) - len(tail), 3) + tail
+
+
+def authenticate(header: str | None) -> str:
+    """The API key from ``Authorization`` (Bearer, or Basic with the key as user name)."""
+    if not header:
+        raise errors.authentication(
+            "You did not provide an API key. You need to provide your API key in the Authorization header, "
+            "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#"
+            "authentication for details, or we can help at https://support.stripe.com/."
+        )
+    scheme, _, value = header.partition(" ")
+    key = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            key = base64.b64decode(key).decode().partition(":")[0]
+        except ValueError:
+            key = ""
+    elif scheme.lower() != "bearer":
+        raise errors.authentication(
+            "Invalid Authorization header: use Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+        )
+    if _LIVE_KEY.match(key):
+        raise errors.authentication(
+            f"Live mode keys are refused: this local Stripe server runs in test mode only ({mask_key(key)}). "
+            "Use a test key (sk_test_... or rk_test_...)."
+        )
+    if not _TEST_KEY.fullmatch(key):
+        raise errors.authentication(f"Invalid API Key provided: {mask_key(key)}")
+    return key
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body, indent=2).encode()
+
+
+@web.middleware
+async def stripe_pipeline(request: web.Request, handler):
+    rid = request_id()
+    if request.path.startswith("/_testing/") and request.match_info.http_exception is None:
+        response = await handler(request)
+        response.headers["Request-Id"] = rid
+        return response
+    state = request.app[STATE]
+    method, path = request.method, request.path
+    idem_key = request.headers.get("Idempotency-Key") if method == "POST" else None
+    record: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "params": {},
+        "idempotency_key": idem_key,
+        "status": None,
+        "replayed": False,
+        "request_id": rid,
+        "stripe_version": request.headers.get("Stripe-Version"),
+        "stripe_account": request.headers.get("Stripe-Account"),
+    }
+    headers = {"Request-Id": rid, "Stripe-Version": request.headers.get("Stripe-Version") or API_VERSION}
+    scope = None
+    try:
+        raw = request.query_string
+        params = decode(raw) if raw else {}
+        if method == "POST":
+            params.update(decode(await request.text()))
+        record["params"] = params
+        api_key = authenticate(request.headers.get("Authorization"))
+        if record["stripe_version"] and not _VERSION.fullmatch(record["stripe_version"]):
+            raise errors.invalid(f"Invalid Stripe API version: {record['stripe_version']}")
+        if request.match_info.http_exception is not None:
+            raise errors.unrecognized_url(method, path)
+        with state.lock:
+            record["time"] = state.store.now()
+            fault = state.faults.take(method, path)
+        if fault is not None and fault.status:
+            raise errors.injected(fault.status, fault.message, fault.should_retry)
+        if idem_key is not None:
+            headers["Idempotency-Key"] = idem_key
+            with state.lock:
+                saved = state.idempotency.begin(api_key, idem_key, method, path, params, state.store.now(), rid)
+            if saved is not None:
+                record["replayed"] = True
+                headers.update({"Idempotent-Replayed": "true", "Original-Request": saved.request_id})
+                return _finish(state, record, saved.status, saved.body, headers)
+            scope = api_key
+            headers["Original-Request"] = rid
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        request[META] = {"params": params, "request_id": rid, "idempotency_key": idem_key}
+        response = await handler(request)
+        status, body = response.status, response.body
+    except errors.StripeError as exc:
+        status, body = exc.status, _json(exc.body(rid))
+        headers.update(exc.headers)
+    except Exception:  # a bug here must look like Stripe's 500, not hang the client
+        log.exception("local Stripe server: unhandled error on %s %s", method, path)
+        status, body = 500, _json(errors.StripeError(500, "api_error", "An unknown error occurred").body(rid))
+    if scope is not None:
+        with state.lock:
+            state.idempotency.finish(scope, idem_key, status, body)
+    return _finish(state, record, status, body, headers)
+
+
+def _finish(state: AppState, record: dict[str, Any], status: int, body: bytes, headers: dict[str, str]):
+    record["status"] = status
+    with state.lock:
+        state.requests.append(record)
+    return web.Response(body=body, status=status, headers=headers, content_type="application/json")
+
+
+def _endpoint(route: Route):
+    """Wrap a family's synchronous handler: build its Ctx, run it under the lock, expand, encode."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        meta = request[META]
+        params = clone(meta["params"])
+        paths = [str(p) for p in as_list(params.pop("expand"), "expand")] if "expand" in params else []
+        ctx = Ctx(
+            state.store,
+            params,
+            dict(request.match_info),
+            request_id=meta["request_id"],
+            idempotency_key=meta["idempotency_key"],
+            path=request.path,
+            expand=paths,
+        )
+        with state.lock:
+            result = route.handler(ctx)
+            body = _json(expand.apply(result, ctx.expand, state.store))
+        return web.Response(body=body, content_type="application/json")
+
+    return handle
+
+
+def create_app(state: AppState | None = None) -> web.Application:
+    app = web.Application(middlewares=[stripe_pipeline], client_max_size=8 * 1024 * 1024)
+    app[STATE] = state or AppState()
+    routes = [r for f in app[STATE].families for r in f.routes]
+    # literal segments before {placeholders}: /v1/customers/search must win over /v1/customers/{id}
+    routes.sort(key=lambda r: [seg.startswith("{") for seg in r.path.split("/")])
+    for route in routes:
+        app.router.add_route(route.method, route.path, _endpoint(route))
+    app.router.add_routes(control_routes())
+    return app
+
+
+# -- control API ------------------------------------------------------------------------------
+
+
+async def _form(request: web.Request) -> dict[str, Any]:
+    merged = decode(request.query_string) if request.query_string else {}
+    if request.method == "POST":
+        merged.update(decode(await request.text()))
+    return merged
+
+
+def _number(form: dict[str, Any], name: str, default: float = 0) -> float:
+    try:
+        return float(form.get(name, default))
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be a number"}), content_type="application/json"
+        ) from None
+
+
+def control_routes() -> list[web.RouteDef]:
+    routes = web.RouteTableDef()
+
+    @routes.get("/_testing/health")
+    async def health(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        with state.lock:
+            return web.json_response({"status": "ok", "now": state.store.now(), "api_version": API_VERSION})
+
+    @routes.post("/_testing/reset")
+    async def reset(request: web.Request) -> web.Response:
+        request.app[STATE].reset()
+        return web.json_response({"status": "ok"})
+
+    @routes.get("/_testing/clock")
+    async def clock(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        with state.lock:
+            return web.json_response({"now": state.store.now(), "offset": state.store.clock.offset})
+
+    @routes.post("/_testing/clock/advance")
+    async def advance(request: web.Request) -> web.Response:
+        form = await _form(request)
+        seconds = int(_number(form, "seconds") + 86400 * _number(form, "days"))
+        if seconds < 0:
+            raise web.HTTPBadRequest(text='{"error": "the clock only moves forward"}', content_type="application/json")
+        state = request.app[STATE]
+        with state.lock:
+            state.store.move_clock(state.store.now() + seconds)
+            return web.json_response({"now": state.store.now()})
+
+    @routes.post("/_testing/clock/set")
+    async def set_clock(request: web.Request) -> web.Response:
+        form = await _form(request)
+        state = request.app[STATE]
+        with state.lock:
+            state.store.move_clock(int(_number(form, "timestamp", state.store.now())))
+            return web.json_response({"now": state.store.now()})
+
+    @routes.get("/_testing/requests")
+    async def requests(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        with state.lock:
+            data = list(state.requests)
+        if request.query.get("writes") == "true":
+            data = [r for r in data if r["method"] != "GET"]
+        return web.json_response({"object": "list", "data": data})
+
+    @routes.post("/_testing/fail_next")
+    async def fail_next(request: web.Request) -> web.Response:
+        form = await _form(request)
+        retry = form.get("should_retry")
+        fault = Fault(
+            remaining=int(_number(form, "count", 1)),
+            status=int(_number(form, "status", 0)) or None,
+            delay=_number(form, "delay", 0),
+            method=form.get("method") or None,
+            path=form.get("path") or None,
+            message=form.get("message") or None,
+            should_retry=None if retry in (None, "") else retry == "true",
+        )
+        state = request.app[STATE]
+        with state.lock:
+            state.faults.add(fault)
+        return web.json_response({"status": "ok"})
+
+    return list(routes)

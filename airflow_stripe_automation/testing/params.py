@@ -1,0 +1,214 @@
+"""Validate and coerce request parameters against a small per-endpoint schema, with Stripe's errors.
+
+Stripe refuses parameters it does not know (``parameter_unknown``) and values of the wrong type,
+so client bugs surface as 400s instead of silently doing something else. A schema maps each
+accepted name to a validator (a function ``(value, param_name) -> coerced value``) or to a nested
+schema dict for hash parameters. Empty strings are Stripe's way to unset a field on update; the
+``nullable`` validators turn them into ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from . import currencies, errors
+from .forms import as_list
+
+Validator = Callable[[Any, str], Any]
+Schema = dict[str, Any]
+
+
+def _scalar(value: Any, param: str, kind: str) -> str:
+    if isinstance(value, (dict, list)):
+        raise errors.invalid(f"Invalid {kind}: {param} must be a {kind}, not a hash or array", param)
+    return value
+
+
+def string(value: Any, param: str) -> str:
+    value = _scalar(value, param, "string")
+    if len(value) > 5000:
+        raise errors.invalid(f"Invalid string: {param} must be at most 5000 characters", param)
+    return value
+
+
+def nullable_string(value: Any, param: str) -> str | None:
+    return None if value == "" else string(value, param)
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Validator:
+    def check(value: Any, param: str) -> int:
+        text = _scalar(value, param, "integer")
+        if not re.fullmatch(r"-?\d+", text.strip()):
+            raise errors.invalid(f"Invalid integer: {text}", param, "parameter_invalid_integer")
+        number = int(text)
+        if minimum is not None and number < minimum:
+            raise errors.invalid(
+                f"This value must be greater than or equal to {minimum}.", param, "parameter_invalid_integer"
+            )
+        if maximum is not None and number > maximum:
+            raise errors.invalid(
+                f"This value must be less than or equal to {maximum}.", param, "parameter_invalid_integer"
+            )
+        return number
+
+    return check
+
+
+def boolean(value: Any, param: str) -> bool:
+    text = _scalar(value, param, "boolean")
+    if text not in ("true", "false"):
+        raise errors.invalid(f"Invalid boolean: {text}", param)
+    return text == "true"
+
+
+def enum(*choices: str, nullable: bool = False) -> Validator:
+    def check(value: Any, param: str) -> str | None:
+        text = _scalar(value, param, "string")
+        if nullable and text == "":
+            return None
+        if text not in choices:
+            listed = ", ".join(choices[:-1]) + (f", or {choices[-1]}" if len(choices) > 1 else choices[0])
+            raise errors.invalid(f"Invalid {param}: must be one of {listed}", param)
+        return text
+
+    return check
+
+
+def email(value: Any, param: str) -> str | None:
+    text = _scalar(value, param, "string")
+    if text == "":
+        return None
+    if len(text) > 512 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        raise errors.invalid(f"Invalid email address: {text}", param, "email_invalid")
+    return text
+
+
+def currency(value: Any, param: str) -> str:
+    text = _scalar(value, param, "string").lower()
+    if text not in currencies.SUPPORTED:
+        raise errors.invalid(
+            f"Invalid currency: {value}. Stripe currently supports these currencies: "
+            + ", ".join(sorted(currencies.SUPPORTED)),
+            param,
+        )
+    return text
+
+
+def metadata(value: Any, param: str) -> dict[str, str] | None:
+    """A metadata hash; ``""`` for the whole hash (-> None) or a key (kept as "") means unset."""
+    if value == "":
+        return None
+    if not isinstance(value, dict):
+        raise errors.invalid("Invalid metadata: metadata must be a hash of keys and values", param)
+    if len(value) > 50:
+        raise errors.invalid("Invalid metadata: metadata can have up to 50 keys", param)
+    for key, item in value.items():
+        if isinstance(item, (dict, list)):
+            raise errors.invalid(f"Invalid value for metadata key {key}: must be a string", f"{param}[{key}]")
+        if len(key) > 40:
+            raise errors.invalid(f"Invalid metadata: keys can be at most 40 characters ({key})", f"{param}[{key}]")
+        if len(item) > 500:
+            raise errors.invalid(
+                f"Invalid metadata: values can be at most 500 characters (key {key})", f"{param}[{key}]"
+            )
+    return dict(value)
+
+
+def array(item: Validator) -> Validator:
+    def check(value: Any, param: str) -> list:
+        return [item(v, f"{param}[{i}]") for i, v in enumerate(as_list(value, param))]
+
+    return check
+
+
+def anything(value: Any, param: str) -> Any:
+    """Accepted as sent: fields the server stores but does not interpret (addresses, options)."""
+    return None if value == "" else value
+
+
+def validate(params: dict[str, Any], schema: Schema, prefix: str = "") -> dict[str, Any]:
+    """Check every key against ``schema`` and coerce values; unknown keys are a 400."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}[{key}]" if prefix else key
+        spec = schema.get(key)
+        if spec is None:
+            raise errors.unknown_param(name)
+        if isinstance(spec, dict):
+            if value == "":
+                out[key] = None
+            elif not isinstance(value, dict):
+                raise errors.invalid(f"Invalid hash: {name} must be a hash", name)
+            else:
+                out[key] = validate(value, spec, name)
+        else:
+            out[key] = spec(value, name)
+    return out
+
+
+def require(params: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if params.get(name) in (None, ""):
+            raise errors.missing_param(name)
+
+
+def amount(value: Any, param: str, currency_code: str | None = None) -> int:
+    number = integer(minimum=1)(value, param)
+    if number > currencies.MAXIMUM_AMOUNT:
+        limit = currencies.format_amount(currencies.MAXIMUM_AMOUNT, currency_code or "usd")
+        raise errors.invalid(f"Amount must be no more than {limit}", param, "amount_too_large")
+    return number
+
+
+def check_minimum(amount_value: int, currency_code: str, param: str = "amount") -> None:
+    minimum = currencies.MINIMUM_AMOUNT.get(currency_code)
+    if minimum is not None and amount_value < minimum:
+        raise errors.invalid(
+            f"Amount must be at least {currencies.format_amount(minimum, currency_code)}", param, "amount_too_small"
+        )
+
+
+def merge_metadata(current: dict[str, str], update: dict[str, str] | None, replace_all: bool) -> dict[str, str]:
+    """Stripe's update semantics: keys merge, a key set to "" is removed, ``metadata=""`` clears."""
+    if replace_all:
+        return {}
+    merged = dict(current)
+    for key, value in (update or {}).items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+LIST_SCHEMA: Schema = {
+    "limit": integer(1, 100),
+    "starting_after": string,
+    "ending_before": string,
+    "created": lambda v, p: v,  # parsed by created_range
+}
+
+
+def created_range(value: Any) -> tuple[int | None, int | None]:
+    """``created=T`` or ``created[gte|gt|lte|lt]=T`` -> inclusive ``(low, high)`` bounds."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        exact = integer()(value, "created")
+        return exact, exact
+    low = high = None
+    for key, raw in value.items():
+        bound = integer()(raw, f"created[{key}]")
+        if key == "gte":
+            low = bound if low is None else max(low, bound)
+        elif key == "gt":
+            low = bound + 1 if low is None else max(low, bound + 1)
+        elif key == "lte":
+            high = bound if high is None else min(high, bound)
+        elif key == "lt":
+            high = bound - 1 if high is None else min(high, bound - 1)
+        else:
+            raise errors.unknown_param(f"created[{key}]")
+    return low, high

@@ -1,0 +1,41 @@
+"""Pytest fixtures for the local Stripe server (entry point ``local_stripe``, loaded automatically).
+
+- ``local_stripe_server`` (session): one server on a free port for the whole run.
+- ``stripe_server``: that server, reset (no objects, events, keys, log; real time) before the test.
+- ``stripe_client``: a ``stripe.StripeClient`` pointed at it (no network retries).
+
+Imports of aiohttp and stripe happen inside the fixtures, so merely loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .server import LocalStripeServer
+
+
+@pytest.fixture(scope="session")
+def local_stripe_server() -> Iterator[LocalStripeServer]:
+    from .server import LocalStripeServer
+
+    server = LocalStripeServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stripe_server(local_stripe_server: LocalStripeServer) -> LocalStripeServer:
+    local_stripe_server.reset()
+    return local_stripe_server
+
+
+@pytest.fixture
+def stripe_client(stripe_server: LocalStripeServer) -> Any:
+    return stripe_server.client()

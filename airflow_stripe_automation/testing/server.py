@@ -1,0 +1,181 @@
+"""``LocalStripeServer``: the local Stripe API in a background thread, and its controls for tests.
+
+The server owns its event loop in a daemon thread, so synchronous test code (and the real
+``stripe`` SDK) can talk to it over HTTP while the test controls it directly: reset, clock, the
+request log, injected failures. The socket is bound in ``start()`` before the thread runs, so
+``url`` is known at once; ``start()`` returns once ``GET /_testing/health`` answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import urllib.request
+from typing import Any
+
+from .app import AppState, create_app
+from .faults import Fault
+
+DEFAULT_API_KEY = "sk_test_local_0000000000000000000000000000"
+
+
+class LocalStripeServer:
+    """A stateful, in-memory Stripe API on ``host:port`` (``port=0`` picks a free port)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_API_KEY) -> None:
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self.state = AppState()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> LocalStripeServer:
+        if self._thread is not None:
+            return self
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="local-stripe-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout) or self._error is not None:
+            raise RuntimeError(f"local Stripe server did not start: {self._error!r}")
+        self._wait_healthy(timeout)
+        return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        from aiohttp import web
+
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._runner = web.AppRunner(
+                create_app(self.state), access_log=None, handle_signals=False, shutdown_timeout=2.0
+            )
+            loop.run_until_complete(self._runner.setup())
+            loop.run_until_complete(web.SockSite(self._runner, sock).start())
+        except BaseException as exc:  # report to start() instead of dying silently
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_testing/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+        self._ready.clear()
+
+    def __enter__(self) -> LocalStripeServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- clients --------------------------------------------------------------------------------
+    def client(self, **kwargs: Any):
+        """A ``stripe.StripeClient`` for this server (``max_network_retries=0`` unless given)."""
+        import stripe
+
+        kwargs.setdefault("max_network_retries", 0)
+        base = {name: self.url for name in ("api", "connect", "files", "meter_events")}
+        return stripe.StripeClient(self.api_key, base_addresses=base, **kwargs)
+
+    # -- controls -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Drop all state: objects, events, idempotency keys, request log, failures; real time again."""
+        self.state.reset()
+
+    def now(self) -> int:
+        with self.state.lock:
+            return self.state.store.now()
+
+    def advance_clock(self, seconds: float = 0, days: float = 0) -> int:
+        """Move server time forward; returns the new time. Families' time-based behaviour runs now."""
+        delta = int(seconds + days * 86400)
+        if delta < 0:
+            raise ValueError("the clock only moves forward; use set_clock() to go back")
+        with self.state.lock:
+            self.state.store.move_clock(self.state.store.now() + delta)
+            return self.state.store.now()
+
+    def set_clock(self, timestamp: int) -> int:
+        with self.state.lock:
+            self.state.store.move_clock(int(timestamp))
+            return self.state.store.now()
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Recorded ``/v1`` requests, oldest first: method, path, params, idempotency_key, status, replayed, ..."""
+        with self.state.lock:
+            return [dict(r) for r in self.state.requests]
+
+    def write_requests(self) -> list[dict[str, Any]]:
+        """The recorded non-GET requests (what changed, or tried to change, state)."""
+        return [r for r in self.requests if r["method"] != "GET"]
+
+    def fail_next(
+        self,
+        status: int = 500,
+        count: int = 1,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        message: str | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
+        """Answer the next ``count`` matching ``/v1`` requests with ``status`` (429, 500, 503, 409...).
+
+        ``path`` is exact or a prefix ending in ``*``; ``should_retry`` sets ``Stripe-Should-Retry``.
+        """
+        with self.state.lock:
+            self.state.faults.add(
+                Fault(
+                    remaining=count, status=status, method=method, path=path, message=message, should_retry=should_retry
+                )
+            )
+
+    def slow_next(self, seconds: float, count: int = 1, *, path: str | None = None, method: str | None = None) -> None:
+        """Delay the next ``count`` matching requests (after their idempotency key is taken)."""
+        with self.state.lock:
+            self.state.faults.add(Fault(remaining=count, delay=seconds, method=method, path=path))
+
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:
+        """All recorded events, oldest first (optionally of one type), without HTTP or retention."""
+        with self.state.lock:
+            found = [obj for _, obj in self.state.store.scan("event")]
+        found.reverse()
+        return [json.loads(json.dumps(e)) for e in found if type is None or e["type"] == type]
