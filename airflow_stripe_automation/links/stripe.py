@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-XCOM_DASHBOARD_URL = "stripe_dashboard_url"
+# Attribute the operator sets while it runs. Airflow 3 resolves extra links on the worker when the
+# task ends, on the same operator instance, and stores the result as the XCom ``_link_<Class>``
+# that the UI reads; so no XCom of our own (and no failed XCom lookup when nothing was made).
+URL_ATTRIBUTE = "stripe_dashboard_url"
 
 
 class StripeDashboardLink(BaseOperatorLink):
@@ -18,18 +21,6 @@ class StripeDashboardLink(BaseOperatorLink):
 
     name = "Stripe dashboard"
 
-    @staticmethod
-    def persist(context: Context, url: str) -> None:
-        """
-        Remember ``url`` for this task instance; the link reads it back when the task ends.
-
-        :param context: the running task's context
-        :param url: the dashboard URL of the object
-        """
-        context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)
-
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        url: Any = BaseXCom.get_value(ti_key=ti_key, key=XCOM_DASHBOARD_URL)
+        url = getattr(operator, URL_ATTRIBUTE, None)
         return url if isinstance(url, str) else ""

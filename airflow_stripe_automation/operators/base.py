@@ -23,7 +23,7 @@ from airflow.sdk import BaseOperator
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, translate
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.idempotency import ActionKey, action_key
-from airflow_stripe_automation.links.stripe import StripeDashboardLink
+from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -177,16 +177,19 @@ class StripeWriteOperator(BaseOperator):
                 self.log.info("Doing %s (idempotency key %s).", what, key.idempotency_key)
                 obj, replayed = self.write(inputs, key), False
         except stripe.StripeError as err:
+            failed_intent = getattr(getattr(err, "error", None), "payment_intent", None)
+            if failed_intent:  # a decline leaves a PaymentIntent worth looking at
+                self._link(failed_intent)
             raise translate(err, self.describe(inputs)) from err
-        self._link(context, obj)
+        self._link(obj)
         out = self.result(obj)
         out["already_done"] = replayed
         return out
 
-    def _link(self, context: Context, obj: Any) -> None:
+    def _link(self, obj: Any) -> None:
         path = self.dashboard_path(obj)
         if path:
-            StripeDashboardLink.persist(context, self.hook.dashboard_url(path))
+            setattr(self, URL_ATTRIBUTE, self.hook.dashboard_url(path))
 
 
 def _jsonable(inputs: dict[str, Any]) -> dict[str, Any]:

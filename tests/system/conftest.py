@@ -41,3 +41,18 @@ def run_dag(dag_bag, stripe_server):
         return dag_run, by_task
 
     return _run
+
+
+@pytest.fixture
+def xcoms(airflow_db):
+    """``xcoms(dag_run)`` -> {(task_id, key): value} of everything the run pushed."""
+
+    def _read(dag_run) -> dict[tuple[str, str], Any]:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+            return {(row.task_id, row.key): row.value for row in rows}
+
+    return _read

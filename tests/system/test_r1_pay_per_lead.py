@@ -54,7 +54,7 @@ def test_a_task_retried_after_its_charge_does_not_charge_again(run_dag, stripe_c
     assert len(_charge_posts(stripe_server)) == 1  # the retry found its mark and sent nothing
 
 
-def test_a_declining_card_fails_the_task_without_retry_and_charges_nothing(run_dag, stripe_client, customer):
+def test_a_declining_card_fails_the_task_without_retry_and_charges_nothing(run_dag, stripe_client, customer, xcoms):
     pm = stripe_client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": customer.id})
     stripe_client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": pm.id}})
 
@@ -68,6 +68,9 @@ def test_a_declining_card_fails_the_task_without_retry_and_charges_nothing(run_d
     assert intents and intents[0].last_payment_error.decline_code == "generic_decline"
     charges = list(stripe_client.v1.charges.list(params={"customer": customer.id}).auto_paging_iter())
     assert [c.status for c in charges] == ["failed"]
+    # the failed task still links to the declined payment in the dashboard
+    link = xcoms(dag_run)[("charge_lead", "_link_StripeDashboardLink")]
+    assert str(link).endswith(f"/test/payments/{intents[0].id}")
 
 
 def test_the_dag_params_refuse_a_run_without_a_customer_id(run_dag, stripe_server):
@@ -128,7 +131,9 @@ def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_se
         xcoms = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id).all()
         rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=DAG_ID, run_id=run_id).all()
         stored = repr([(x.key, x.value) for x in xcoms]) + repr([r.rendered_fields for r in rendered])
-    assert {"return_value", "stripe_dashboard_url", "_link_StripeDashboardLink"} <= {x.key for x in xcoms}
+    links = [x.value for x in xcoms if x.key == "_link_StripeDashboardLink"]
+    assert len(links) == 1 and "dashboard.stripe.com/test/payments/pi_" in str(links[0])
+    assert "return_value" in {x.key for x in xcoms}
     assert "dashboard.stripe.com/test/payments/pi_" in stored
     assert customer.id in stored  # the rendered fields were read back
     assert key not in stored
