@@ -31,6 +31,23 @@ if TYPE_CHECKING:
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
 
 
+# Dashboard sections by id prefix (https://dashboard.stripe.com/test/<section>/<id>).
+_DASHBOARD_SECTIONS = {
+    "pi_": "payments", "ch_": "payments", "py_": "payments", "re_": "refunds", "cus_": "customers",
+    "in_": "invoices", "sub_": "subscriptions", "plink_": "payment-links", "prod_": "products",
+    "price_": "prices", "issfr_": "radar/early-fraud-warnings", "cbtxn_": "customers",
+    "credgr_": "billing/credit-grants", "evt_": "events",
+}
+
+
+def dashboard_path(object_id: str) -> str | None:
+    """Return the dashboard path of a Stripe id (``pi_123`` -> ``payments/pi_123``), or None if unknown."""
+    for prefix, section in _DASHBOARD_SECTIONS.items():
+        if object_id.startswith(prefix):
+            return f"{section}/{object_id}"
+    return None
+
+
 def plain(obj: Any) -> dict[str, Any]:
     """Return an SDK object as a plain dict (SDK objects are not dicts: no ``.get``, not JSON-ready)."""
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
@@ -79,7 +96,36 @@ def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
     return out
 
 
-class StripeWriteOperator(BaseOperator):
+class StripeBaseOperator(BaseOperator):
+    """
+    Base class of every Stripe operator: the hook, built lazily, and the dashboard link.
+
+    :param stripe_conn_id: the Stripe connection to use
+    """
+
+    operator_extra_links = (StripeDashboardLink(),)
+    ui_color = "#635bff"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(self, *, stripe_conn_id: str = StripeHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stripe_conn_id = stripe_conn_id
+
+    @cached_property
+    def hook(self) -> StripeHook:
+        return StripeHook(stripe_conn_id=self.stripe_conn_id)
+
+    def dashboard_path(self, obj: Any) -> str | None:
+        """The object's path in the Stripe dashboard (e.g. ``payments/pi_123``)."""
+        return dashboard_path(obj["id"]) if obj and obj["id"] else None
+
+    def _link(self, obj: Any) -> None:
+        path = self.dashboard_path(obj)
+        if path:
+            setattr(self, URL_ATTRIBUTE, self.hook.dashboard_url(path))
+
+
+class StripeWriteOperator(StripeBaseOperator):
     """
     Base class of the operators that write to Stripe.
 
@@ -90,9 +136,6 @@ class StripeWriteOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("idempotency_key",)
-    operator_extra_links = (StripeDashboardLink(),)
-    ui_color = "#635bff"
-    ui_fgcolor = "#ffffff"
 
     #: what the action does, for logs and messages ("charge", "refund", …)
     action: ClassVar[str] = "write"
@@ -100,20 +143,14 @@ class StripeWriteOperator(BaseOperator):
     def __init__(
         self,
         *,
-        stripe_conn_id: str = StripeHook.default_conn_name,
         idempotency_key: str | None = None,
         dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retry_policy", StripeRetryPolicy())
         super().__init__(**kwargs)
-        self.stripe_conn_id = stripe_conn_id
         self.idempotency_key = idempotency_key
         self.dry_run = dry_run
-
-    @cached_property
-    def hook(self) -> StripeHook:
-        return StripeHook(stripe_conn_id=self.stripe_conn_id)
 
     # -- what subclasses provide -------------------------------------------------------------
 
@@ -144,10 +181,6 @@ class StripeWriteOperator(BaseOperator):
     def result(self, obj: Any) -> dict[str, Any]:
         """The small JSON-serialisable dict returned to XCom."""
         return {"id": obj["id"], "object": obj.get("object")}
-
-    def dashboard_path(self, obj: Any) -> str | None:
-        """The object's path in the Stripe dashboard (e.g. ``payments/pi_123``)."""
-        return None
 
     # -- the shared steps ----------------------------------------------------------------------
 
@@ -185,11 +218,6 @@ class StripeWriteOperator(BaseOperator):
         out = self.result(obj)
         out["already_done"] = replayed
         return out
-
-    def _link(self, obj: Any) -> None:
-        path = self.dashboard_path(obj)
-        if path:
-            setattr(self, URL_ATTRIBUTE, self.hook.dashboard_url(path))
 
 
 def _jsonable(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -169,9 +169,6 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
             "latest_charge": obj.get("latest_charge"),
         }
 
-    def dashboard_path(self, obj: Any) -> str:
-        return f"payments/{obj['id']}"
-
 
 def _run_started(context: Context) -> int | None:
     dag_run = context.get("dag_run")

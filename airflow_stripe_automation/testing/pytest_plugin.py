@@ -39,3 +39,19 @@ def stripe_server(local_stripe_server: LocalStripeServer) -> LocalStripeServer:
 @pytest.fixture
 def stripe_client(stripe_server: LocalStripeServer) -> Any:
     return stripe_server.client()
+
+
+@pytest.fixture(scope="session")
+def local_smtp_server() -> Iterator[Any]:
+    """A real SMTP server on loopback for the whole run (needs aiosmtpd: the ``test`` extra)."""
+    from .smtp import LocalSmtpServer
+
+    with LocalSmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_sink(local_smtp_server: Any) -> Any:
+    """The SMTP server, emptied before the test; ``smtp_sink.messages`` holds what arrived."""
+    local_smtp_server.reset()
+    return local_smtp_server
