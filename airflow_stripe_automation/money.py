@@ -63,32 +63,43 @@ def normalize_currency(currency: Any) -> str:
     return code
 
 
-def validate_amount(amount: Any, currency: str, *, field: str = "amount") -> int:
+def parse_minor_units(amount: Any, *, field: str = "amount") -> int:
     """
-    Return ``amount`` as a positive int of minor units of ``currency``, or raise :class:`InvalidMoneyError`.
+    Return ``amount`` as a positive int of minor units, or raise :class:`InvalidMoneyError`.
 
     Accepts an int, or a string of digits (templated values render as strings). Rejects floats,
-    booleans, zero, negatives and amounts Stripe would refuse for the currency.
+    booleans, zero, negatives and amounts above Stripe's ceiling. Use :func:`validate_amount` when
+    the currency is known.
 
     :param amount: the amount in minor units
-    :param currency: the currency the amount is counted in
     :param field: the name to use in the error message
     """
-    code = normalize_currency(currency)
     if isinstance(amount, bool) or not isinstance(amount, (int, str)):
         raise InvalidMoneyError(
-            f"{field} must be an integer number of minor units of {code} (e.g. 1500 for 15.00), "
-            f"got {amount!r}"
+            f"{field} must be an integer number of minor units (e.g. 1500 for 15.00 USD), got {amount!r}"
         )
     if isinstance(amount, str):
         text = amount.strip()
         if not text.lstrip("-").isdigit():
-            raise InvalidMoneyError(f"{field} must be an integer number of minor units of {code}, got {amount!r}")
+            raise InvalidMoneyError(f"{field} must be an integer number of minor units, got {amount!r}")
         amount = int(text)
     if amount <= 0:
         raise InvalidMoneyError(f"{field} must be greater than zero, got {amount}")
     if amount > MAX_AMOUNT:
         raise InvalidMoneyError(f"{field} {amount} is above Stripe's maximum of {MAX_AMOUNT} minor units")
+    return amount
+
+
+def validate_amount(amount: Any, currency: str, *, field: str = "amount") -> int:
+    """
+    Return ``amount`` as a positive int of minor units of ``currency``, or raise :class:`InvalidMoneyError`.
+
+    :param amount: the amount in minor units (an int or a string of digits)
+    :param currency: the currency the amount is counted in
+    :param field: the name to use in the error message
+    """
+    code = normalize_currency(currency)
+    amount = parse_minor_units(amount, field=field)
     step = _SPECIAL_STEP.get(code)
     if step and amount % step:
         raise InvalidMoneyError(f"{field} in {code} must be a multiple of {step} minor units, got {amount}")

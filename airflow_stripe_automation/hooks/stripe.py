@@ -19,6 +19,21 @@ _TRUE = {"true", "1", "yes", "on"}
 
 DASHBOARD_URL = "https://dashboard.stripe.com"
 
+# Id prefix -> the StripeClient service (under ``client.v1``) that retrieves and updates that type.
+SERVICES_BY_PREFIX: dict[str, str] = {
+    "cus_": "customers",
+    "pi_": "payment_intents",
+    "ch_": "charges",
+    "py_": "charges",
+    "in_": "invoices",
+    "sub_": "subscriptions",
+    "re_": "refunds",
+    "plink_": "payment_links",
+    "price_": "prices",
+    "prod_": "products",
+    "issfr_": "radar.early_fraud_warnings",
+}
+
 
 class StripeConnectionError(ValueError):
     """A Stripe connection that cannot be used; the message never contains the key."""
@@ -157,6 +172,43 @@ class StripeHook(BaseHook):
         if s.api_version:
             kwargs["stripe_version"] = s.api_version
         return stripe.StripeClient(s.api_key, **kwargs)
+
+    def service_for(self, object_id: str) -> Any:
+        """
+        Return the SDK service that handles ``object_id``'s type, chosen by its prefix.
+
+        :param object_id: a Stripe id such as ``in_123``
+        """
+        for prefix, name in SERVICES_BY_PREFIX.items():
+            if object_id.startswith(prefix):
+                service: Any = self.get_conn().v1
+                for part in name.split("."):
+                    service = getattr(service, part)
+                return service
+        raise ValueError(f"cannot tell the Stripe object type of {object_id!r} from its prefix")
+
+    def retrieve(self, object_id: str, expand: list[str] | None = None) -> dict[str, Any]:
+        """
+        Retrieve any supported object by id, as a plain dict.
+
+        :param object_id: a Stripe id (``cus_``, ``pi_``, ``ch_``, ``in_``, ``sub_``, ``re_``, ``issfr_``…)
+        :param expand: fields to expand
+        """
+        params = {"expand": expand} if expand else None
+        return self.service_for(object_id).retrieve(object_id, params=params).to_dict()
+
+    def update_metadata(self, object_id: str, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        """
+        Merge ``metadata`` into an object's metadata (a key set to "" is removed, as Stripe does).
+
+        :param object_id: the object to update
+        :param metadata: the keys to set or remove
+        :param idempotency_key: the key of this write
+        """
+        service = self.service_for(object_id)
+        return service.update(
+            object_id, params={"metadata": metadata}, options={"idempotency_key": idempotency_key}
+        ).to_dict()
 
     def dashboard_url(self, path: str) -> str:
         """

@@ -1,0 +1,76 @@
+"""Branch on a Stripe object with structured conditions, on top of Airflow's branching."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseBranchOperator
+
+from airflow_stripe_automation.conditions import evaluate, validate
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class StripeConditionBranchOperator(BaseBranchOperator):
+    """
+    Follow the branches whose condition the Stripe object meets; skip the others.
+
+    Conditions are data (``{"field": "amount", "op": "gt", "value": 100000, "currency": "usd"}``,
+    combined with ``all``/``any``/``not``; see :mod:`airflow_stripe_automation.conditions`), checked
+    when the DAG is parsed and evaluated without ``eval``. With no branch taken and no
+    ``otherwise``, every branch is skipped and the run ends successfully ("no action").
+
+    :param stripe_object: the object to test, a dict (templated; XComArgs resolve), e.g. a sensor match
+    :param branches: ``[{"when": condition, "then": task_id or [task_ids]}, …]``
+    :param otherwise: task id(s) to follow when no branch matches; default none
+    :param match: ``first`` follows the first matching branch; ``all`` follows every matching one
+    """
+
+    template_fields: Sequence[str] = ("stripe_object",)
+    template_fields_renderers = {"stripe_object": "json"}
+    ui_color = "#a5a1ff"
+
+    def __init__(
+        self,
+        *,
+        stripe_object: Mapping[str, Any] | Any,
+        branches: Sequence[Mapping[str, Any]],
+        otherwise: str | Sequence[str] | None = None,
+        match: str = "first",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if match not in ("first", "all"):
+            raise ValueError(f"{kwargs.get('task_id')}: match must be 'first' or 'all', got {match!r}")
+        # Conditions are checked now, so a malformed one is a DAG import error, not a failed run.
+        self.branches = [
+            {"when": validate(b.get("when"), f"{kwargs.get('task_id')}.branches[{i}].when"),
+             "then": _task_ids(b.get("then"))}
+            for i, b in enumerate(branches)
+        ]
+        self.stripe_object = stripe_object
+        self.otherwise = _task_ids(otherwise)
+        self.match = match
+
+    def choose_branch(self, context: Context) -> str | Iterable[str]:
+        obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
+        if not obj:
+            self.log.warning("No Stripe object to test (got %r); following 'otherwise'.", self.stripe_object)
+        chosen: list[str] = []
+        for branch in self.branches:
+            if evaluate(branch["when"], obj):
+                chosen.extend(t for t in branch["then"] if t not in chosen)
+                if self.match == "first":
+                    break
+        if not chosen:
+            chosen = list(self.otherwise)
+        self.log.info("%s -> %s", obj.get("id", "object"), chosen or "no action")
+        return chosen
+
+
+def _task_ids(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

@@ -1,0 +1,169 @@
+"""Mail a team member or the customer about a Stripe object, once per object, over Airflow's SMTP connection."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+from airflow_stripe_automation.errors import StripeInputError
+from airflow_stripe_automation.idempotency import action_key
+from airflow_stripe_automation.money import InvalidMoneyError, format_money
+from airflow_stripe_automation.operators.base import StripeBaseOperator
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from airflow.sdk import Context
+
+# Metadata key prefix of the "mail sent" mark left on the object the mail is about.
+MAIL_MARK_PREFIX = "airflow_mail_"
+
+
+def money(amount: Any, currency: Any) -> str:
+    """Jinja helper: ``{{ money(obj.amount, obj.currency) }}`` or ``{{ obj.amount | money(obj.currency) }}``."""
+    try:
+        return format_money(int(amount), str(currency))
+    except (InvalidMoneyError, TypeError, ValueError):
+        return f"{amount} {currency}"
+
+
+class StripeSendEmailOperator(StripeBaseOperator):
+    """
+    Send a mail about a Stripe object through the SMTP provider's hook, at most once per object.
+
+    ``subject``, ``body`` and ``fields`` are Jinja templates rendered with the usual Airflow context
+    plus ``obj`` (the ``stripe_object`` given, e.g. a sensor's match or a retrieve's result) and the
+    ``money`` helper/filter (``{{ obj.amount | money(obj.currency) }}`` -> ``$1,500.00``). ``fields``
+    (label -> value) are appended as a table, as Stripe Workflows' "append text" does.
+
+    A mail is an action too: after sending, the operator leaves a mark in the metadata of the object
+    the mail is about (by default ``stripe_object``'s id; for an early fraud warning, its charge),
+    and skips the mail when a replay finds that mark.
+
+    :param to: recipient address(es); may come from the object, e.g. ``{{ obj.customer_email }}`` (templated)
+    :param subject: the subject (templated)
+    :param body: the text of the mail (templated)
+    :param fields: label -> value rows appended below the body (templated)
+    :param stripe_object: the Stripe object the mail is about, a dict (templated; XComArgs resolve)
+    :param mark_object_id: the object that carries the "mail sent" mark; default ``stripe_object``'s id;
+        empty string to send without de-duplication (templated)
+    :param cc: carbon copy address(es) (templated)
+    :param from_email: the sender; default: the SMTP connection's ``from_email``
+    :param smtp_conn_id: the Airflow SMTP connection
+    :param stripe_conn_id: the Stripe connection, used to read and leave the mark
+    :param dry_run: render and log the mail, send nothing and leave no mark
+    """
+
+    template_fields: Sequence[str] = ("stripe_object", "to", "subject", "body", "fields", "mark_object_id", "cc")
+    template_fields_renderers = {"body": "jinja", "fields": "json", "stripe_object": "json"}
+
+    def __init__(
+        self,
+        *,
+        to: str | list[str],
+        subject: str,
+        body: str = "",
+        fields: Mapping[str, Any] | None = None,
+        stripe_object: Mapping[str, Any] | None = None,
+        mark_object_id: str | None = None,
+        cc: str | list[str] | None = None,
+        from_email: str | None = None,
+        smtp_conn_id: str = "smtp_default",
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.subject = subject
+        self.body = body
+        self.fields = fields
+        self.stripe_object = stripe_object
+        self.mark_object_id = mark_object_id
+        self.cc = cc
+        self.from_email = from_email
+        self.smtp_conn_id = smtp_conn_id
+        self.dry_run = dry_run
+
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Sequence[str], context: Context, jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        # Render the object first, then offer it (and the money helper) to the other templates.
+        if parent is not self:
+            return super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        jinja_env.filters.setdefault("money", money)
+        first = [f for f in template_fields if f == "stripe_object"]
+        super()._do_render_template_fields(self, first, context, jinja_env, seen_oids)
+        obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
+        context["obj"] = obj  # type: ignore[typeddict-unknown-key]
+        context["money"] = money  # type: ignore[typeddict-unknown-key]
+        rest = [f for f in template_fields if f != "stripe_object"]
+        super()._do_render_template_fields(self, rest, context, jinja_env, seen_oids)
+
+    def _recipients(self, value: Any, field: str, required: bool) -> list[str]:
+        items = [value] if isinstance(value, str) else list(value or [])
+        out = [a.strip() for item in items for a in str(item).replace(";", ",").split(",") if a.strip()]
+        if required and not out:
+            raise StripeInputError(f"{field} is required: no recipient address after rendering")
+        bad = [a for a in out if "@" not in a or a in ("None", "null")]
+        if bad:
+            raise StripeInputError(f"{field} has addresses that are not email addresses: {bad}")
+        return out
+
+    def _mark_target(self) -> str | None:
+        if self.mark_object_id is not None:
+            return str(self.mark_object_id).strip() or None
+        obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
+        object_id = obj.get("id")
+        if isinstance(object_id, str) and object_id.startswith("issfr_"):
+            return obj.get("charge")  # early fraud warnings carry no metadata; their charge does
+        return object_id if isinstance(object_id, str) else None
+
+    def render_html(self) -> str:
+        """The HTML body: the text, then the appended fields as a table."""
+        text = html.escape(str(self.body or "")).replace("\n", "<br>\n")
+        rows = "".join(
+            f"<tr><th align=\"left\">{html.escape(str(label))}</th><td>{html.escape(str(value))}</td></tr>\n"
+            for label, value in (self.fields or {}).items()
+        )
+        table = f"<table>\n{rows}</table>\n" if rows else ""
+        return f"<div>{text}</div>\n{table}"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        to = self._recipients(self.to, "to", required=True)
+        cc = self._recipients(self.cc, "cc", required=False)
+        if not str(self.subject or "").strip():
+            raise StripeInputError("subject is required")
+        if self.fields is not None and not isinstance(self.fields, Mapping):
+            raise StripeInputError("fields must be a mapping of label -> value")
+        target = self._mark_target()
+        key = action_key(context, object_id=target) if target else None
+        mark = f"{MAIL_MARK_PREFIX}{key.mark[:24]}" if key else None
+        summary = {"to": to, "subject": self.subject, "about": target}
+        if self.dry_run:
+            self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, self.subject)
+            return {**summary, "dry_run": True, "sent": False}
+
+        if target and mark:
+            current = self.hook.retrieve(target)
+            self._link(current)
+            if (current.get("metadata") or {}).get(mark):
+                self.log.info("Mail about %s was already sent (%s); not sending again.", target,
+                              current["metadata"][mark])
+                return {**summary, "sent": False, "already_done": True}
+
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
+            smtp.send_email_smtp(
+                to=to, cc=cc or None, subject=str(self.subject), html_content=self.render_html(),
+                from_email=self.from_email, custom_headers={"X-Airflow-Stripe-Object": target or ""},
+            )
+        self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", self.subject)
+        if target and key and mark:
+            self.hook.update_metadata(target, {mark: pendulum.now("UTC").to_iso8601_string()},
+                                      idempotency_key=f"{key.idempotency_key}/mail-mark")
+        return {**summary, "sent": True, "already_done": False}
