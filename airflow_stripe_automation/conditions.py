@@ -157,7 +157,7 @@ def evaluate(condition: Mapping[str, Any], obj: Any) -> bool:
     return OPERATORS[condition["op"]](actual, condition["value"])
 
 
-class field:  # noqa: N801 - reads as a keyword in DAG code: field("amount").gt(100000)
+class field:
     """
     Build conditions in Python: ``field("amount").gt(100000, currency="usd")``.
 

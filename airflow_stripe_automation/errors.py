@@ -16,7 +16,6 @@ from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
     import stripe
-
     from airflow.sdk import Context
 
 
@@ -27,8 +26,9 @@ class StripeInputError(AirflowFailException):
 class StripeActionFailed(AirflowFailException):
     """Stripe refused the action for a reason a retry cannot fix."""
 
-    def __init__(self, message: str, *, code: str | None = None, decline_code: str | None = None,
-                 request_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, decline_code: str | None = None, request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.decline_code = decline_code
@@ -81,7 +81,9 @@ def translate(err: Exception, action: str) -> Exception:
             f"Stripe declined {action}: {d['code']}"
             + (f" ({d['decline_code']})" if d["decline_code"] and d["decline_code"] != d["code"] else "")
             + f" — {d['message']}{ref}. Nothing was charged.",
-            code=d["code"], decline_code=why, request_id=d["request_id"],
+            code=d["code"],
+            decline_code=why,
+            request_id=d["request_id"],
         )
     kind = {
         stripe.AuthenticationError: "authentication failed (check the connection's key)",
@@ -92,7 +94,8 @@ def translate(err: Exception, action: str) -> Exception:
     code = f" {d['code']}" if d["code"] else ""
     return StripeActionFailed(
         f"Stripe refused {action}: {kind}{code}{param} — {d['message']}{ref}",
-        code=d["code"], request_id=d["request_id"],
+        code=d["code"],
+        request_id=d["request_id"],
     )
 
 
@@ -107,13 +110,15 @@ class StripeRetryPolicy(RetryPolicy):
     :param server_error_delay: first wait after a connection error or 5xx; doubles per try
     """
 
-    def __init__(self, rate_limit_delay: timedelta = timedelta(seconds=30),
-                 server_error_delay: timedelta = timedelta(seconds=10)) -> None:
+    def __init__(
+        self, rate_limit_delay: timedelta = timedelta(seconds=30), server_error_delay: timedelta = timedelta(seconds=10)
+    ) -> None:
         self.rate_limit_delay = rate_limit_delay
         self.server_error_delay = server_error_delay
 
-    def evaluate(self, exception: BaseException, try_number: int, max_tries: int,
-                 context: Context | None = None) -> RetryDecision:
+    def evaluate(
+        self, exception: BaseException, try_number: int, max_tries: int, context: Context | None = None
+    ) -> RetryDecision:
         import stripe
 
         if isinstance(exception, stripe.RateLimitError):

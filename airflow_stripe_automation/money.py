@@ -11,21 +11,14 @@ from typing import Any
 
 # Presentment currencies Stripe accepts (lowercase ISO 4217, as the API spells them).
 STRIPE_CURRENCIES: frozenset[str] = frozenset(
-    """
-    usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn
-    bzd cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf
-    gtq gyd hkd hnl htg huf idr ils inr isk jmd jod jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr
-    lrd lsl mad mdl mga mkd mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen
-    pgk php pkr pln pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sos srd std szl thb tjs tnd
-    top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd xof xpf yer zar zmw
-    """.split()
+    ["usd", "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd", "bdt", "bgn", "bhd", "bif", "bmd", "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad", "cdf", "chf", "clp", "cny", "cop", "crc", "cve", "czk", "djf", "dkk", "dop", "dzd", "egp", "etb", "eur", "fjd", "fkp", "gbp", "gel", "gip", "gmd", "gnf", "gtq", "gyd", "hkd", "hnl", "htg", "huf", "idr", "ils", "inr", "isk", "jmd", "jod", "jpy", "kes", "kgs", "khr", "kmf", "krw", "kwd", "kyd", "kzt", "lak", "lbp", "lkr", "lrd", "lsl", "mad", "mdl", "mga", "mkd", "mmk", "mnt", "mop", "mur", "mvr", "mwk", "mxn", "myr", "mzn", "nad", "ngn", "nio", "nok", "npr", "nzd", "omr", "pab", "pen", "pgk", "php", "pkr", "pln", "pyg", "qar", "ron", "rsd", "rub", "rwf", "sar", "sbd", "scr", "sek", "sgd", "shp", "sle", "sos", "srd", "std", "szl", "thb", "tjs", "tnd", "top", "try", "ttd", "twd", "tzs", "uah", "ugx", "uyu", "uzs", "vnd", "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw"]
 )
 
 # Stripe's own exponents; they differ from ISO 4217 for some currencies (see _SPECIAL_STEP).
 ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
 )
-THREE_DECIMAL_CURRENCIES: frozenset[str] = frozenset("bhd jod kwd omr tnd".split())
+THREE_DECIMAL_CURRENCIES: frozenset[str] = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 
 # Stripe requires these amounts to be whole multiples of a step: ISK is zero-decimal in practice but
 # sent with two decimals ("00"); three-decimal currencies must end in 0.
@@ -136,3 +129,15 @@ def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
         locale=locale,
         currency_digits=False,
     )
+
+
+def money_or_text(amount: Any, currency: Any) -> str:
+    """
+    Format for templates: like :func:`format_money`, but never fails a mail over a bad value.
+
+    ``{{ money(obj.amount, obj.currency) }}`` or ``{{ obj.amount | money(obj.currency) }}``.
+    """
+    try:
+        return format_money(int(amount), str(currency))
+    except (InvalidMoneyError, TypeError, ValueError):
+        return f"{amount} {currency}"

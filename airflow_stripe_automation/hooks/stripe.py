@@ -159,6 +159,21 @@ class StripeHook(BaseHook):
         """Return the cached ``stripe.StripeClient`` for this connection."""
         return self._client
 
+    async def aget_conn(self) -> stripe.StripeClient:
+        """
+        Return the same client as :meth:`get_conn`, reading the connection without blocking the event loop.
+
+        For triggers: the triggerer hands out connections asynchronously (a synchronous read from its
+        event loop can deadlock) and masks their secrets itself. The client's calls block, so a
+        trigger runs them in a thread.
+        """
+        if "settings" not in self.__dict__:
+            conn = await self.aget_connection(self.stripe_conn_id)
+            extra = await conn.aextra_dejson()
+            # fills the cached ``settings`` property, so ``_client`` never reads the connection again
+            self.__dict__["settings"] = parse_connection(self.stripe_conn_id, conn.password, extra or {})
+        return self._client
+
     @cached_property
     def _client(self) -> stripe.StripeClient:
         import stripe

@@ -14,7 +14,7 @@ all of them, in this order:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +26,7 @@ from airflow_stripe_automation.idempotency import ActionKey, action_key
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
@@ -33,10 +34,20 @@ _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
 
 # Dashboard sections by id prefix (https://dashboard.stripe.com/test/<section>/<id>).
 _DASHBOARD_SECTIONS = {
-    "pi_": "payments", "ch_": "payments", "py_": "payments", "re_": "refunds", "cus_": "customers",
-    "in_": "invoices", "sub_": "subscriptions", "plink_": "payment-links", "prod_": "products",
-    "price_": "prices", "issfr_": "radar/early-fraud-warnings", "cbtxn_": "customers",
-    "credgr_": "billing/credit-grants", "evt_": "events",
+    "pi_": "payments",
+    "ch_": "payments",
+    "py_": "payments",
+    "re_": "refunds",
+    "cus_": "customers",
+    "in_": "invoices",
+    "sub_": "subscriptions",
+    "plink_": "payment-links",
+    "prod_": "products",
+    "price_": "prices",
+    "issfr_": "radar/early-fraud-warnings",
+    "cbtxn_": "customers",
+    "credgr_": "billing/credit-grants",
+    "evt_": "events",
 }
 
 
@@ -98,18 +109,51 @@ def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
 
 class StripeBaseOperator(BaseOperator):
     """
-    Base class of every Stripe operator: the hook, built lazily, and the dashboard link.
+    Base class of every Stripe operator: the hook, built lazily, the dashboard link, and ``obj``.
+
+    ``stripe_object`` is the object a recipe acts on (a sensor's match, a retrieve's result; an
+    XComArg or a mapped argument resolves to it). It is rendered first, then offered to every other
+    template as ``obj``, with the ``money`` helper: ``customer_id="{{ obj.customer }}"``,
+    ``"{{ obj.amount | money(obj.currency) }}"`` -> ``$1,500.00``.
 
     :param stripe_conn_id: the Stripe connection to use
+    :param stripe_object: the Stripe object (a dict) the task is about (templated)
     """
 
     operator_extra_links = (StripeDashboardLink(),)
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"
 
-    def __init__(self, *, stripe_conn_id: str = StripeHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        stripe_conn_id: str = StripeHook.default_conn_name,
+        stripe_object: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.stripe_conn_id = stripe_conn_id
+        self.stripe_object = stripe_object
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        fields = list(template_fields)
+        if parent is not self or "stripe_object" not in fields:
+            return super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
+        from airflow_stripe_automation.money import money_or_text
+
+        super()._do_render_template_fields(self, ["stripe_object"], context, jinja_env, seen_oids)
+        jinja_env.filters.setdefault("money", money_or_text)
+        context["obj"] = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}  # type: ignore[typeddict-unknown-key]
+        context["money"] = money_or_text  # type: ignore[typeddict-unknown-key]
+        rest = [f for f in fields if f != "stripe_object"]
+        super()._do_render_template_fields(self, rest, context, jinja_env, seen_oids)
 
     @cached_property
     def hook(self) -> StripeHook:
@@ -135,7 +179,7 @@ class StripeWriteOperator(StripeBaseOperator):
     :param dry_run: validate, read and log what would be done, but send no write
     """
 
-    template_fields: Sequence[str] = ("idempotency_key",)
+    template_fields: Sequence[str] = ("stripe_object", "idempotency_key")
 
     #: what the action does, for logs and messages ("charge", "refund", …)
     action: ClassVar[str] = "write"
@@ -197,14 +241,19 @@ class StripeWriteOperator(StripeBaseOperator):
             inputs = self.prepare(inputs, context)
             what = self.describe(inputs)
             if self.dry_run:
-                self.log.info("Dry run: would do %s (idempotency key %s); nothing sent.", what,
-                              key.idempotency_key)
-                return {"dry_run": True, "action": self.action, "would": what,
-                        "idempotency_key": key.idempotency_key, "inputs": _jsonable(inputs)}
+                self.log.info("Dry run: would do %s (idempotency key %s); nothing sent.", what, key.idempotency_key)
+                return {
+                    "dry_run": True,
+                    "action": self.action,
+                    "would": what,
+                    "idempotency_key": key.idempotency_key,
+                    "inputs": _jsonable(inputs),
+                }
             existing = self.find_existing(inputs, key, context)
             if existing is not None:
-                self.log.info("Already done: %s is %s (found by its mark %s); nothing sent.",
-                              what, existing["id"], key.mark)
+                self.log.info(
+                    "Already done: %s is %s (found by its mark %s); nothing sent.", what, existing["id"], key.mark
+                )
                 obj, replayed = existing, True
             else:
                 self.log.info("Doing %s (idempotency key %s).", what, key.idempotency_key)

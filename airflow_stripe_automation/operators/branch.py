@@ -46,8 +46,10 @@ class StripeConditionBranchOperator(BaseBranchOperator):
             raise ValueError(f"{kwargs.get('task_id')}: match must be 'first' or 'all', got {match!r}")
         # Conditions are checked now, so a malformed one is a DAG import error, not a failed run.
         self.branches = [
-            {"when": validate(b.get("when"), f"{kwargs.get('task_id')}.branches[{i}].when"),
-             "then": _task_ids(b.get("then"))}
+            {
+                "when": validate(b.get("when"), f"{kwargs.get('task_id')}.branches[{i}].when"),
+                "then": _task_ids(b.get("then")),
+            }
             for i, b in enumerate(branches)
         ]
         self.stripe_object = stripe_object

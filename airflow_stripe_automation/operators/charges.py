@@ -37,6 +37,7 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
     """
 
     template_fields: Sequence[str] = (
+        "stripe_object",
         "customer_id",
         "amount",
         "currency",
@@ -141,9 +142,7 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
             params["description"] = inputs["description"]
         if inputs["statement_descriptor_suffix"]:
             params["statement_descriptor_suffix"] = inputs["statement_descriptor_suffix"]
-        intent = plain(
-            self.hook.get_conn().v1.payment_intents.create(params=params, options=self.request_options(key))
-        )
+        intent = plain(self.hook.get_conn().v1.payment_intents.create(params=params, options=self.request_options(key)))
         self.log.info("PaymentIntent %s is %s.", intent["id"], intent["status"])
         return intent
 

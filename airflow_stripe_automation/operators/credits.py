@@ -32,7 +32,15 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
     :param metadata: metadata for what is created (templated)
     """
 
-    template_fields: Sequence[str] = ("customer_id", "amount", "currency", "description", "metadata", "idempotency_key")
+    template_fields: Sequence[str] = (
+        "stripe_object",
+        "customer_id",
+        "amount",
+        "currency",
+        "description",
+        "metadata",
+        "idempotency_key",
+    )
     template_fields_renderers = {"metadata": "json"}
     action = "credit"
 
@@ -68,8 +76,13 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
         if MARK_METADATA_KEY in metadata:
             raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         description = (self.description or "").strip() or "Credit"
-        return {"customer": customer, "amount": amount, "currency": currency, "description": description,
-                "metadata": metadata}
+        return {
+            "customer": customer,
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "metadata": metadata,
+        }
 
     def object_id(self, inputs: dict[str, Any]) -> str:
         return inputs["customer"]
@@ -96,8 +109,12 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
             # A negative balance transaction is money the customer has to spend on invoices.
             created = client.customers.balance_transactions.create(
                 inputs["customer"],
-                params={"amount": -inputs["amount"], "currency": inputs["currency"],
-                        "description": inputs["description"], "metadata": metadata},
+                params={
+                    "amount": -inputs["amount"],
+                    "currency": inputs["currency"],
+                    "description": inputs["description"],
+                    "metadata": metadata,
+                },
                 options=self.request_options(key),
             )
         else:
@@ -106,8 +123,10 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
                     "customer": inputs["customer"],
                     "name": inputs["description"],
                     "category": "promotional",
-                    "amount": {"type": "monetary",
-                               "monetary": {"value": inputs["amount"], "currency": inputs["currency"]}},
+                    "amount": {
+                        "type": "monetary",
+                        "monetary": {"value": inputs["amount"], "currency": inputs["currency"]},
+                    },
                     "applicability_config": {"scope": {"price_type": "metered"}},
                     "metadata": metadata,
                 },
@@ -118,12 +137,23 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
     def result(self, obj: Any) -> dict[str, Any]:
         if obj.get("object") == "customer_balance_transaction":
             # Stripe counts a customer's credit as a negative balance; report it as people read it.
-            return {"id": obj["id"], "object": obj["object"], "customer": obj["customer"], "amount": -obj["amount"],
-                    "currency": obj["currency"], "balance": obj.get("ending_balance"),
-                    "credit_balance": -(obj.get("ending_balance") or 0)}
+            return {
+                "id": obj["id"],
+                "object": obj["object"],
+                "customer": obj["customer"],
+                "amount": -obj["amount"],
+                "currency": obj["currency"],
+                "balance": obj.get("ending_balance"),
+                "credit_balance": -(obj.get("ending_balance") or 0),
+            }
         monetary = (obj.get("amount") or {}).get("monetary") or {}
-        return {"id": obj["id"], "object": obj.get("object"), "customer": obj.get("customer"),
-                "amount": monetary.get("value"), "currency": monetary.get("currency")}
+        return {
+            "id": obj["id"],
+            "object": obj.get("object"),
+            "customer": obj.get("customer"),
+            "amount": monetary.get("value"),
+            "currency": monetary.get("currency"),
+        }
 
     def dashboard_path(self, obj: Any) -> str | None:
         return f"customers/{obj['customer']}" if obj.get("customer") else None

@@ -55,7 +55,7 @@ class StripeUpdateCustomerMetadataOperator(_CustomerUpdate):
     :param metadata: the keys to set (or remove with "") (templated)
     """
 
-    template_fields: Sequence[str] = ("customer_id", "metadata", "idempotency_key")
+    template_fields: Sequence[str] = ("stripe_object", "customer_id", "metadata", "idempotency_key")
     template_fields_renderers = {"metadata": "json"}
     action = "metadata update"
 
@@ -68,7 +68,7 @@ class StripeUpdateCustomerMetadataOperator(_CustomerUpdate):
         customer = validate_id(self.customer_id, "cus_", "customer_id")
         metadata = validate_metadata(self.metadata)
         if not metadata:
-            raise StripeInputError("metadata is required: the keys to set (or remove with \"\")")
+            raise StripeInputError('metadata is required: the keys to set (or remove with "")')
         if MARK_METADATA_KEY in metadata:
             raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         return {"customer": customer, "changes": metadata}
@@ -104,7 +104,16 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
     """
 
     template_fields: Sequence[str] = (
-        "customer_id", "name", "email", "phone", "address", "shipping", "tax_id", "description", "idempotency_key",
+        "stripe_object",
+        "customer_id",
+        "name",
+        "email",
+        "phone",
+        "address",
+        "shipping",
+        "tax_id",
+        "description",
+        "idempotency_key",
     )
     template_fields_renderers = {"address": "json", "shipping": "json", "tax_id": "json"}
     action = "customer update"
@@ -159,11 +168,14 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         tax_id = None
         if self.tax_id not in (None, "", {}):
             if not isinstance(self.tax_id, Mapping) or not self.tax_id.get("type") or not self.tax_id.get("value"):
-                raise StripeInputError("tax_id must be a mapping {type, value}, e.g. {type: eu_vat, value: DE123456789}")
+                raise StripeInputError(
+                    "tax_id must be a mapping {type, value}, e.g. {type: eu_vat, value: DE123456789}"
+                )
             tax_id = {"type": str(self.tax_id["type"]).strip(), "value": str(self.tax_id["value"]).strip()}
         if not changes and not tax_id:
-            raise StripeInputError("nothing to update: give at least one of name, email, phone, address, "
-                                   "shipping, tax_id, description")
+            raise StripeInputError(
+                "nothing to update: give at least one of name, email, phone, address, shipping, tax_id, description"
+            )
         return {"customer": customer, "changes": {**changes, **({"tax_id": tax_id} if tax_id else {})}}
 
     def prepare(self, inputs: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -182,7 +194,9 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         missing: dict[str, Any] = {}
         for field, value in inputs["changes"].items():
             if field == "tax_id":
-                if not any(t.get("type") == value["type"] and t.get("value") == value["value"] for t in inputs["tax_ids"]):
+                if not any(
+                    t.get("type") == value["type"] and t.get("value") == value["value"] for t in inputs["tax_ids"]
+                ):
                     missing[field] = value
             elif field in ("address", "shipping"):
                 if not _contains(current.get(field) or {}, value):
@@ -200,14 +214,18 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         tax_id = missing.pop("tax_id", None)
         customer = inputs["current"]
         if missing:
-            customer = plain(client.v1.customers.update(inputs["customer"], params=missing,
-                                                        options=self.request_options(key)))
+            customer = plain(
+                client.v1.customers.update(inputs["customer"], params=missing, options=self.request_options(key))
+            )
         if tax_id:
             client.v1.customers.tax_ids.create(
-                inputs["customer"], params=tax_id,
+                inputs["customer"],
+                params=tax_id,
                 options={"idempotency_key": f"{key.idempotency_key}/tax_id"},
             )
-        self.log.info("Updated %s: %s.", inputs["customer"], ", ".join(sorted([*missing, *(["tax_id"] if tax_id else [])])))
+        self.log.info(
+            "Updated %s: %s.", inputs["customer"], ", ".join(sorted([*missing, *(["tax_id"] if tax_id else [])]))
+        )
         return customer
 
 
@@ -222,7 +240,9 @@ def _address(value: Any, field: str) -> dict[str, str]:
     out = {k: str(v).strip() for k, v in value.items() if v not in (None, "")}
     if "country" in out:
         if len(out["country"]) != 2 or not out["country"].isalpha():
-            raise StripeInputError(f"{field}.country must be a two-letter ISO code such as 'DE', got {out['country']!r}")
+            raise StripeInputError(
+                f"{field}.country must be a two-letter ISO code such as 'DE', got {out['country']!r}"
+            )
         out["country"] = out["country"].upper()
     return out
 

@@ -10,24 +10,13 @@ import pendulum
 
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import action_key
-from airflow_stripe_automation.money import InvalidMoneyError, format_money
 from airflow_stripe_automation.operators.base import StripeBaseOperator
 
 if TYPE_CHECKING:
-    import jinja2
-
     from airflow.sdk import Context
 
 # Metadata key prefix of the "mail sent" mark left on the object the mail is about.
 MAIL_MARK_PREFIX = "airflow_mail_"
-
-
-def money(amount: Any, currency: Any) -> str:
-    """Jinja helper: ``{{ money(obj.amount, obj.currency) }}`` or ``{{ obj.amount | money(obj.currency) }}``."""
-    try:
-        return format_money(int(amount), str(currency))
-    except (InvalidMoneyError, TypeError, ValueError):
-        return f"{amount} {currency}"
 
 
 class StripeSendEmailOperator(StripeBaseOperator):
@@ -67,7 +56,6 @@ class StripeSendEmailOperator(StripeBaseOperator):
         subject: str,
         body: str = "",
         fields: Mapping[str, Any] | None = None,
-        stripe_object: Mapping[str, Any] | None = None,
         mark_object_id: str | None = None,
         cc: str | list[str] | None = None,
         from_email: str | None = None,
@@ -80,28 +68,11 @@ class StripeSendEmailOperator(StripeBaseOperator):
         self.subject = subject
         self.body = body
         self.fields = fields
-        self.stripe_object = stripe_object
         self.mark_object_id = mark_object_id
         self.cc = cc
         self.from_email = from_email
         self.smtp_conn_id = smtp_conn_id
         self.dry_run = dry_run
-
-    def _do_render_template_fields(
-        self, parent: Any, template_fields: Sequence[str], context: Context, jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        # Render the object first, then offer it (and the money helper) to the other templates.
-        if parent is not self:
-            return super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-        jinja_env.filters.setdefault("money", money)
-        first = [f for f in template_fields if f == "stripe_object"]
-        super()._do_render_template_fields(self, first, context, jinja_env, seen_oids)
-        obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
-        context["obj"] = obj  # type: ignore[typeddict-unknown-key]
-        context["money"] = money  # type: ignore[typeddict-unknown-key]
-        rest = [f for f in template_fields if f != "stripe_object"]
-        super()._do_render_template_fields(self, rest, context, jinja_env, seen_oids)
 
     def _recipients(self, value: Any, field: str, required: bool) -> list[str]:
         items = [value] if isinstance(value, str) else list(value or [])
@@ -126,7 +97,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         """The HTML body: the text, then the appended fields as a table."""
         text = html.escape(str(self.body or "")).replace("\n", "<br>\n")
         rows = "".join(
-            f"<tr><th align=\"left\">{html.escape(str(label))}</th><td>{html.escape(str(value))}</td></tr>\n"
+            f'<tr><th align="left">{html.escape(str(label))}</th><td>{html.escape(str(value))}</td></tr>\n'
             for label, value in (self.fields or {}).items()
         )
         table = f"<table>\n{rows}</table>\n" if rows else ""
@@ -151,19 +122,27 @@ class StripeSendEmailOperator(StripeBaseOperator):
             current = self.hook.retrieve(target)
             self._link(current)
             if (current.get("metadata") or {}).get(mark):
-                self.log.info("Mail about %s was already sent (%s); not sending again.", target,
-                              current["metadata"][mark])
+                self.log.info(
+                    "Mail about %s was already sent (%s); not sending again.", target, current["metadata"][mark]
+                )
                 return {**summary, "sent": False, "already_done": True}
 
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
             smtp.send_email_smtp(
-                to=to, cc=cc or None, subject=str(self.subject), html_content=self.render_html(),
-                from_email=self.from_email, custom_headers={"X-Airflow-Stripe-Object": target or ""},
+                to=to,
+                cc=cc or None,
+                subject=str(self.subject),
+                html_content=self.render_html(),
+                from_email=self.from_email,
+                custom_headers={"X-Airflow-Stripe-Object": target or ""},
             )
         self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", self.subject)
         if target and key and mark:
-            self.hook.update_metadata(target, {mark: pendulum.now("UTC").to_iso8601_string()},
-                                      idempotency_key=f"{key.idempotency_key}/mail-mark")
+            self.hook.update_metadata(
+                target,
+                {mark: pendulum.now("UTC").to_iso8601_string()},
+                idempotency_key=f"{key.idempotency_key}/mail-mark",
+            )
         return {**summary, "sent": True, "already_done": False}

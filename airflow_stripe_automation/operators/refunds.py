@@ -33,7 +33,13 @@ class StripeRefundOperator(StripeWriteOperator):
     """
 
     template_fields: Sequence[str] = (
-        "charge_id", "payment_intent_id", "amount", "reason", "metadata", "idempotency_key",
+        "stripe_object",
+        "charge_id",
+        "payment_intent_id",
+        "amount",
+        "reason",
+        "metadata",
+        "idempotency_key",
     )
     template_fields_renderers = {"metadata": "json"}
     action = "refund"
@@ -94,15 +100,23 @@ class StripeRefundOperator(StripeWriteOperator):
                 validate_amount(inputs["amount"], charge["currency"])
             except InvalidMoneyError as err:
                 raise StripeInputError(str(err)) from None
-        return {**inputs, "charge_obj": charge, "currency": charge["currency"], "refundable": refundable,
-                "refund_amount": inputs["amount"] if inputs["amount"] is not None else refundable}
+        return {
+            **inputs,
+            "charge_obj": charge,
+            "currency": charge["currency"],
+            "refundable": refundable,
+            "refund_amount": inputs["amount"] if inputs["amount"] is not None else refundable,
+        }
 
     def describe(self, inputs: dict[str, Any]) -> str:
         target = inputs["charge"] or inputs["payment_intent"]
         if "currency" not in inputs:
             return f"a refund of {target}"
-        return f"a refund of {format_money(inputs['refund_amount'], inputs['currency'])} on {target}" if inputs[
-            "refund_amount"] else f"a refund on {target}"
+        return (
+            f"a refund of {format_money(inputs['refund_amount'], inputs['currency'])} on {target}"
+            if inputs["refund_amount"]
+            else f"a refund on {target}"
+        )
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
         refunds = self.hook.get_conn().v1.refunds.list(params={"charge": inputs["charge_obj"]["id"], "limit": 100})

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.operators.email import StripeSendEmailOperator, money
+from airflow_stripe_automation.money import money_or_text as money
+from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 
 
 @pytest.fixture
