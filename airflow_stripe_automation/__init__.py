@@ -27,7 +27,10 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_stripe_automation.operators.charges"],
+                "python-modules": [
+                    f"airflow_stripe_automation.operators.{name}"
+                    for name in ("branch", "charges", "credits", "customers", "email", "refunds", "retrieve")
+                ],
             }
         ],
         "extra-links": ["airflow_stripe_automation.links.stripe.StripeDashboardLink"],

@@ -88,3 +88,34 @@ def test_provider_declares_the_connection_type():
     assert conn["connection-type"] == "stripe" and conn["hook-class-name"].endswith("StripeHook")
     assert set(conn["conn-fields"]) == {"api_base", "stripe_account", "api_version", "max_network_retries",
                                          "allow_live_mode"}
+
+
+def test_airflow_lists_the_provider_and_its_connection_type(airflow_db):
+    """What a user checks after ``pip install``: ``airflow providers list`` and the connection types."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ.copy()
+    listed = subprocess.run([sys.executable, "-m", "airflow", "providers", "list", "-o", "json"], env=env,
+                            capture_output=True, text=True, check=True).stdout
+    assert "airflow-stripe-automation" in listed
+    hooks = subprocess.run([sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert '"stripe"' in hooks and "StripeHook" in hooks
+
+
+def test_every_declared_module_imports():
+    import importlib
+
+    from airflow_stripe_automation import get_provider_info
+
+    info = get_provider_info()
+    modules = [m for section in ("hooks", "operators", "sensors", "triggers") for entry in info.get(section, [])
+               for m in entry["python-modules"]]
+    assert modules
+    for module in modules:
+        importlib.import_module(module)
+    for link in info["extra-links"]:
+        module, _, name = link.rpartition(".")
+        assert getattr(importlib.import_module(module), name)
