@@ -30,7 +30,11 @@ def run_dag(dag_bag, stripe_server):
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
 
-        dag = dag_bag[dag_id]
+        # A freshly parsed DAG per run: running a task folds the run's conf into the DAG's Param
+        # objects in place, which would leak one run's conf into the next in this process.
+        from airflow.dag_processing.dagbag import DagBag
+
+        dag = DagBag(dag_folder=dag_bag[dag_id].fileloc).get_dag(dag_id)
         dag_run = dag.test(run_conf=conf, **kwargs)
         with create_session() as session:
             tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dag_run.run_id).all()
