@@ -64,3 +64,14 @@ def test_ordered_comparisons_with_missing_or_mismatched_values_are_false():
 def test_malformed_conditions_are_refused(cond, message):
     with pytest.raises(InvalidConditionError, match=message):
         validate(cond)
+
+
+def test_branch_operator_checks_literal_conditions_at_parse_time():
+    from airflow_stripe_automation.operators.branch import StripeConditionBranchOperator
+
+    with pytest.raises(InvalidConditionError, match=r"check.branches\[0\].when: unknown op"):
+        StripeConditionBranchOperator(task_id="check", stripe_object={}, branches=[
+            {"when": {"field": "amount", "op": "≈", "value": 1}, "then": "a"}])
+    # templated conditions are checked once rendered
+    StripeConditionBranchOperator(task_id="check2", stripe_object={}, branches=[
+        {"when": {"field": "amount", "op": "gt", "value": "{{ params.x }}"}, "then": "a"}])

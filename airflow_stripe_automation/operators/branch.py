@@ -19,17 +19,18 @@ class StripeConditionBranchOperator(BaseBranchOperator):
 
     Conditions are data (``{"field": "amount", "op": "gt", "value": 100000, "currency": "usd"}``,
     combined with ``all``/``any``/``not``; see :mod:`airflow_stripe_automation.conditions`), checked
-    when the DAG is parsed and evaluated without ``eval``. With no branch taken and no
+    when the DAG is parsed (or, when they hold templates such as ``"{{ params.vip_amount }}"``, once
+    rendered) and evaluated without ``eval``. With no branch taken and no
     ``otherwise``, every branch is skipped and the run ends successfully ("no action").
 
     :param stripe_object: the object to test, a dict (templated; XComArgs resolve), e.g. a sensor match
-    :param branches: ``[{"when": condition, "then": task_id or [task_ids]}, …]``
+    :param branches: ``[{"when": condition, "then": task_id or [task_ids]}, …]`` (templated)
     :param otherwise: task id(s) to follow when no branch matches; default none
     :param match: ``first`` follows the first matching branch; ``all`` follows every matching one
     """
 
-    template_fields: Sequence[str] = ("stripe_object",)
-    template_fields_renderers = {"stripe_object": "json"}
+    template_fields: Sequence[str] = ("stripe_object", "branches")
+    template_fields_renderers = {"stripe_object": "json", "branches": "json"}
     ui_color = "#a5a1ff"
 
     def __init__(
@@ -44,24 +45,27 @@ class StripeConditionBranchOperator(BaseBranchOperator):
         super().__init__(**kwargs)
         if match not in ("first", "all"):
             raise ValueError(f"{kwargs.get('task_id')}: match must be 'first' or 'all', got {match!r}")
-        # Conditions are checked now, so a malformed one is a DAG import error, not a failed run.
-        self.branches = [
-            {
-                "when": validate(b.get("when"), f"{kwargs.get('task_id')}.branches[{i}].when"),
-                "then": _task_ids(b.get("then")),
-            }
-            for i, b in enumerate(branches)
-        ]
+        self.branches = branches
         self.stripe_object = stripe_object
         self.otherwise = _task_ids(otherwise)
         self.match = match
+        if "{{" not in repr(branches):
+            # Checked now, so a malformed condition is a DAG import error, not a failed run.
+            self._validated_branches()
+
+    def _validated_branches(self) -> list[dict[str, Any]]:
+        return [
+            {"when": validate(b.get("when"), f"{self.task_id}.branches[{i}].when"), "then": _task_ids(b.get("then"))}
+            for i, b in enumerate(self.branches)
+        ]
 
     def choose_branch(self, context: Context) -> str | Iterable[str]:
+        branches = self._validated_branches()
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
         if not obj:
             self.log.warning("No Stripe object to test (got %r); following 'otherwise'.", self.stripe_object)
         chosen: list[str] = []
-        for branch in self.branches:
+        for branch in branches:
             if evaluate(branch["when"], obj):
                 chosen.extend(t for t in branch["then"] if t not in chosen)
                 if self.match == "first":
