@@ -120,6 +120,8 @@ def validate(condition: Any, where: str = "condition") -> dict[str, Any]:
             out["currency"] = normalize_currency(condition["currency"])
         except InvalidMoneyError as err:
             raise InvalidConditionError(f"{where}: {err}") from None
+        if isinstance(value, str) and value.strip().isdigit():  # a rendered template: "100000"
+            value = out["value"] = int(value.strip())
         if op not in _ORDERED | {"eq", "ne"} or isinstance(value, bool) or not isinstance(value, int):
             raise InvalidConditionError(
                 f"{where}: a money condition compares an integer of minor units (e.g. 100000 for 1,000.00 "

@@ -75,3 +75,22 @@ def test_branch_operator_checks_literal_conditions_at_parse_time():
     # templated conditions are checked once rendered
     StripeConditionBranchOperator(task_id="check2", stripe_object={}, branches=[
         {"when": {"field": "amount", "op": "gt", "value": "{{ params.x }}"}, "then": "a"}])
+
+
+def test_operator_condition_is_checked_at_parse_time_and_skips_when_not_met(stripe_connection):
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from airflow_stripe_automation.operators.customers import StripeUpdateCustomerMetadataOperator
+
+    with pytest.raises(InvalidConditionError, match="tag.condition: unknown op"):
+        StripeUpdateCustomerMetadataOperator(task_id="tag", customer_id="cus_1", metadata={"a": "b"},
+                                             condition={"field": "amount", "op": "bigger", "value": 1})
+    op = StripeUpdateCustomerMetadataOperator(
+        task_id="tag", customer_id="cus_1", metadata={"a": "b"}, stripe_object={"id": "pi_1", "amount": 10,
+                                                                               "currency": "usd"},
+        condition=field("amount").gt(100, currency="usd"),
+    )
+    with pytest.raises(AirflowSkipException, match="condition not met for pi_1"):
+        op.pre_execute(SimpleNamespace())

@@ -19,7 +19,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_stripe_automation.conditions import evaluate as evaluate_condition
+from airflow_stripe_automation.conditions import validate as validate_condition
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, translate
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.idempotency import ActionKey, action_key
@@ -116,10 +119,18 @@ class StripeBaseOperator(BaseOperator):
     template as ``obj``, with the ``money`` helper: ``customer_id="{{ obj.customer }}"``,
     ``"{{ obj.amount | money(obj.currency) }}"`` -> ``$1,500.00``.
 
+    ``condition`` makes the task conditional, the way a recipe says "if amount > 2,000 USD, tag the
+    customer": a structured condition (:mod:`airflow_stripe_automation.conditions`) evaluated on
+    ``stripe_object`` before anything else; when it does not hold the task is skipped. It works for
+    each mapped task on its own, where a branch operator's skips would not.
+
     :param stripe_conn_id: the Stripe connection to use
     :param stripe_object: the Stripe object (a dict) the task is about (templated)
+    :param condition: run only when ``stripe_object`` meets this condition, else skip (templated)
     """
 
+    template_fields: Sequence[str] = ("stripe_object", "condition")
+    template_fields_renderers = {"stripe_object": "json", "condition": "json"}
     operator_extra_links = (StripeDashboardLink(),)
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"
@@ -129,11 +140,25 @@ class StripeBaseOperator(BaseOperator):
         *,
         stripe_conn_id: str = StripeHook.default_conn_name,
         stripe_object: Mapping[str, Any] | None = None,
+        condition: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.stripe_conn_id = stripe_conn_id
         self.stripe_object = stripe_object
+        self.condition = condition
+        if condition and "{{" not in repr(condition):
+            validate_condition(condition, f"{kwargs.get('task_id')}.condition")  # a parse-time error
+
+    def pre_execute(self, context: Any) -> None:
+        """Skip the task when ``condition`` does not hold for ``stripe_object``."""
+        super().pre_execute(context)
+        if not self.condition:
+            return
+        obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
+        if not evaluate_condition(validate_condition(self.condition, f"{self.task_id}.condition"), obj):
+            raise AirflowSkipException(f"condition not met for {obj.get('id', 'the object')}: {self.condition}")
+        self.log.info("Condition met for %s.", obj.get("id", "the object"))
 
     def _do_render_template_fields(
         self,
@@ -179,7 +204,7 @@ class StripeWriteOperator(StripeBaseOperator):
     :param dry_run: validate, read and log what would be done, but send no write
     """
 
-    template_fields: Sequence[str] = ("stripe_object", "idempotency_key")
+    template_fields: Sequence[str] = (*StripeBaseOperator.template_fields, "idempotency_key")
 
     #: what the action does, for logs and messages ("charge", "refund", …)
     action: ClassVar[str] = "write"

@@ -37,7 +37,7 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
     """
 
     template_fields: Sequence[str] = (
-        "stripe_object",
+        *StripeWriteOperator.template_fields,
         "customer_id",
         "amount",
         "currency",
@@ -45,7 +45,6 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
         "payment_method",
         "metadata",
         "statement_descriptor_suffix",
-        "idempotency_key",
     )
     template_fields_renderers = {"metadata": "json"}
     action = "charge"

@@ -33,13 +33,12 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
     """
 
     template_fields: Sequence[str] = (
-        "stripe_object",
+        *StripeWriteOperator.template_fields,
         "customer_id",
         "amount",
         "currency",
         "description",
         "metadata",
-        "idempotency_key",
     )
     template_fields_renderers = {"metadata": "json"}
     action = "credit"

@@ -55,7 +55,7 @@ class StripeUpdateCustomerMetadataOperator(_CustomerUpdate):
     :param metadata: the keys to set (or remove with "") (templated)
     """
 
-    template_fields: Sequence[str] = ("stripe_object", "customer_id", "metadata", "idempotency_key")
+    template_fields: Sequence[str] = (*StripeWriteOperator.template_fields, "customer_id", "metadata")
     template_fields_renderers = {"metadata": "json"}
     action = "metadata update"
 
@@ -104,7 +104,7 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
     """
 
     template_fields: Sequence[str] = (
-        "stripe_object",
+        *StripeWriteOperator.template_fields,
         "customer_id",
         "name",
         "email",
@@ -113,7 +113,6 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         "shipping",
         "tax_id",
         "description",
-        "idempotency_key",
     )
     template_fields_renderers = {"address": "json", "shipping": "json", "tax_id": "json"}
     action = "customer update"

@@ -46,7 +46,15 @@ class StripeSendEmailOperator(StripeBaseOperator):
     :param dry_run: render and log the mail, send nothing and leave no mark
     """
 
-    template_fields: Sequence[str] = ("stripe_object", "to", "subject", "body", "fields", "mark_object_id", "cc")
+    template_fields: Sequence[str] = (
+        *StripeBaseOperator.template_fields,
+        "to",
+        "subject",
+        "body",
+        "fields",
+        "mark_object_id",
+        "cc",
+    )
     template_fields_renderers = {"body": "jinja", "fields": "json", "stripe_object": "json"}
 
     def __init__(

@@ -33,13 +33,12 @@ class StripeRefundOperator(StripeWriteOperator):
     """
 
     template_fields: Sequence[str] = (
-        "stripe_object",
+        *StripeWriteOperator.template_fields,
         "charge_id",
         "payment_intent_id",
         "amount",
         "reason",
         "metadata",
-        "idempotency_key",
     )
     template_fields_renderers = {"metadata": "json"}
     action = "refund"

@@ -29,7 +29,7 @@ class StripeRetrieveOperator(StripeBaseOperator):
     :param expand: fields to expand, e.g. ``["customer"]`` (templated)
     """
 
-    template_fields: Sequence[str] = ("stripe_object", "object_id", "fields", "expand")
+    template_fields: Sequence[str] = (*StripeBaseOperator.template_fields, "object_id", "fields", "expand")
 
     def __init__(
         self,

@@ -1,0 +1,71 @@
+"""R3 — Tag valuable customers: mail the team about large payments and tag the largest payers VIP."""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import DAG, Param, task_group
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from airflow_stripe_automation.operators.customers import StripeUpdateCustomerMetadataOperator
+from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+from airflow_stripe_automation.sensors.payments import StripePaymentSucceededSensor
+
+with DAG(
+    dag_id="stripe_tag_valuable_customers",
+    description="Mail the team about payments over 1,000 USD; tag customers paying over 2,000 USD as VIP.",
+    schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["stripe", "recipe:R3", "payments", "customers"],
+    params={
+        "email_amount": Param(100000, type="integer", minimum=0, description="Mail above this (minor units)."),
+        "vip_amount": Param(200000, type="integer", minimum=0, description="Tag VIP above this (minor units)."),
+        "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
+        "team_email": Param("team@example.com", type="string"),
+    },
+    doc_md="""
+### R3 — Tag valuable customers
+
+Trigger: payment intent succeeded (hourly, over the run's data interval, or `since`/`until` from the
+run conf). Condition: amount over `email_amount` in `currency` -> `mail_team`. Branch: amount over
+`vip_amount` -> `tag_vip` sets the customer's metadata `tier = VIP`. Otherwise: no action, and the run
+ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail only; 500 USD -> nothing.
+""",
+) as dag:
+    payments = StripePaymentSucceededSensor(
+        task_id="payment_succeeded",
+        condition={
+            "field": "amount", "op": "gt", "value": "{{ params.email_amount }}", "currency": "{{ params.currency }}"
+        },
+        wait_for_match=False,
+    )
+
+    @task_group
+    def each_payment(payment):
+        """What happens to one matching payment: the team mail, and the VIP tag when it is large enough."""
+        StripeSendEmailOperator(
+            task_id="mail_team",
+            stripe_object=payment,
+            to="{{ params.team_email }}",
+            subject="Valuable customer: {{ obj.amount | money(obj.currency) }} from {{ obj.customer }}",
+            body="A payment of {{ obj.amount | money(obj.currency) }} just succeeded.",
+            fields={"Customer": "{{ obj.customer }}", "Amount": "{{ money(obj.amount, obj.currency) }}"},
+        )
+        StripeUpdateCustomerMetadataOperator(
+            task_id="tag_vip",
+            stripe_object=payment,
+            condition={
+                "field": "amount", "op": "gt", "value": "{{ params.vip_amount }}", "currency": "{{ params.currency }}"
+            },  # not met: this payment's tag_vip is skipped ("no action")
+            customer_id="{{ obj.customer }}",
+            metadata={"tier": "VIP"},
+        )
+
+    each_payment.expand(payment=payments.output)
+
+
+if __name__ == "__main__":
+    dag.test()
