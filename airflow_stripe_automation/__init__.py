@@ -29,7 +29,10 @@ def get_provider_info() -> dict:
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     f"airflow_stripe_automation.operators.{name}"
-                    for name in ("branch", "charges", "credits", "customers", "email", "refunds", "retrieve")
+                    for name in (
+                        "branch", "charges", "credits", "customers", "email", "invoices", "payment_links",
+                        "refunds", "retrieve", "subscriptions",
+                    )
                 ],
             }
         ],

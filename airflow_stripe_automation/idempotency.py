@@ -47,6 +47,16 @@ class ActionKey:
         source = self.explicit or "\x1f".join(self.parts)
         return hashlib.sha256(source.encode()).hexdigest()[:40]
 
+    def step(self, *step: str) -> ActionKey:
+        """
+        The key of one call of a multi-call action (a line, "finalize", attempt 3, …): stable, distinct per step.
+
+        Stripe refuses a key reused with other parameters, so each call of an action has its own.
+
+        :param step: what names the step within the action
+        """
+        return ActionKey(parts=(*self.parts, *step) if not self.explicit else (self.explicit, *step))
+
     def metadata(self) -> dict[str, str]:
         """Metadata to add to what the action creates, so a later replay can find it."""
         return {MARK_METADATA_KEY: self.mark}

@@ -86,6 +86,41 @@ def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -
     return text
 
 
+def is_unset(value: Any) -> bool:
+    """Whether an optional argument was left out (a template over a missing param renders "" or "None")."""
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
+
+
+def validate_flag(value: Any, field: str, default: bool | None = None) -> bool | None:
+    """
+    Return a yes/no argument as a bool (templates render ``"True"``/``"false"``), ``default`` if unset.
+
+    :param value: the argument
+    :param field: the operator argument, for the message
+    :param default: what an unset argument means
+    """
+    if isinstance(value, bool):
+        return value
+    if is_unset(value):
+        return default
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise StripeInputError(f"{field} must be true or false, got {value!r}")
+
+
+def validate_count(value: Any, field: str) -> int:
+    """Return a positive whole number (an int, or its digits as a rendered template gives them), or raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise StripeInputError(f"{field} must be a positive whole number, got {value!r}")
+    number = int(str(value).strip())
+    if number <= 0:
+        raise StripeInputError(f"{field} must be greater than zero, got {number}")
+    return number
+
+
 def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
     """
     Return ``metadata`` as Stripe accepts it (≤50 keys of ≤40 chars, values ≤500 chars), or raise.

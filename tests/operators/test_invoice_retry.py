@@ -1,0 +1,308 @@
+"""StripeInvoiceRetryOperator: the retry schedule, deferrals, stopping when paid, never paying twice.
+
+Two ways, both against the local Stripe server: driving ``execute()`` / ``execute_complete()`` by
+hand (each wake-up is one attempt; no waiting 60 days), and through ``dag.test()`` with a window of
+seconds, so the triggers really run and the task really resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError
+from airflow_stripe_automation.operators.invoices import StripeInvoiceRetryOperator
+from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
+from tests.operators.test_invoices import new_customer, new_open_invoice
+
+DAY = 86400
+
+
+@pytest.fixture
+def open_invoice(stripe_client):
+    return lambda card="pm_card_visa", amount=120000: new_open_invoice(stripe_client, card, amount)
+
+
+def _deferred(call) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as info:
+        call()
+    return info.value
+
+
+def _pays(server, invoice_id):
+    """The pay calls this provider made (the customer's own payment has no provider key)."""
+    return [
+        r
+        for r in server.write_requests()
+        if r["path"] == f"/v1/invoices/{invoice_id}/pay" and str(r["idempotency_key"]).startswith("airflow-stripe/")
+    ]
+
+
+def _use_card(stripe_client, customer_id, card="pm_card_visa"):
+    pm = stripe_client.v1.payment_methods.attach(card, params={"customer": customer_id})
+    stripe_client.v1.customers.update(customer_id, params={"invoice_settings": {"default_payment_method": pm.id}})
+    return pm
+
+
+def test_attempts_are_spread_over_the_window_and_exhaust_without_failing(stripe_server, make_context, open_invoice):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id)  # 8 attempts over 60 days
+    context = make_context()
+    started = time.time()
+
+    deferred = _deferred(lambda: op.execute(context))
+    assert isinstance(deferred.trigger, WaitUntilTrigger) and deferred.method_name == "execute_complete"
+    assert deferred.trigger.moment == pytest.approx(started + 7.5 * DAY, abs=5)
+    assert deferred.kwargs["attempts"] == 0 and _pays(stripe_server, invoice.id) == []
+
+    for attempt in range(1, 8):  # each wake-up makes one attempt, declined, and defers to the next
+        deferred = _deferred(lambda kwargs=deferred.kwargs: op.execute_complete(context, event=None, **kwargs))
+        assert deferred.kwargs["attempts"] == attempt
+        assert deferred.kwargs["last_decline_code"] == "generic_decline"
+        assert deferred.trigger.moment == pytest.approx(started + 7.5 * DAY * (attempt + 1), abs=5)
+    assert deferred.trigger.moment == pytest.approx(started + 60 * DAY, abs=5)  # the last one ends the window
+
+    out = op.execute_complete(context, event=None, **deferred.kwargs)
+
+    assert (out["outcome"], out["attempts"], out["status"], out["paid_by_retry"]) == ("exhausted", 8, "open", False)
+    pays = _pays(stripe_server, invoice.id)
+    assert len(pays) == 8 and len({p["idempotency_key"] for p in pays}) == 8  # one key per attempt
+
+
+def test_a_card_fixed_before_attempt_3_is_charged_by_attempt_3(
+    stripe_client, stripe_server, make_context, open_invoice
+):
+    invoice = open_invoice("pm_card_chargeCustomerFail", amount=99000)
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id, max_attempts=4, window=timedelta(days=28))
+    context = make_context()
+
+    deferred = _deferred(lambda: op.execute(context))
+    deferred = _deferred(lambda: op.execute_complete(context, event=None, **deferred.kwargs))  # attempt 1
+    deferred = _deferred(lambda: op.execute_complete(context, event=None, **deferred.kwargs))  # attempt 2
+    _use_card(stripe_client, invoice.customer)
+    out = op.execute_complete(context, event=None, **deferred.kwargs)  # attempt 3
+
+    assert (out["outcome"], out["attempts"], out["paid_by_retry"]) == ("paid", 3, True)
+    paid = stripe_client.v1.invoices.retrieve(invoice.id)
+    assert (paid.status, paid.amount_paid, paid.amount_remaining) == ("paid", 99000, 0)
+    assert [p["idempotency_key"].rsplit("/", 1)[-1] for p in _pays(stripe_server, invoice.id)] == ["1", "2", "3"]
+
+
+def test_an_invoice_paid_by_the_customer_meanwhile_stops_the_retries(
+    stripe_client, stripe_server, make_context, open_invoice
+):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id)
+    context = make_context()
+    deferred = _deferred(lambda: op.execute(context))
+    deferred = _deferred(lambda: op.execute_complete(context, event=None, **deferred.kwargs))  # attempt 1 declined
+
+    pm = _use_card(stripe_client, invoice.customer)
+    stripe_client.v1.invoices.pay(invoice.id, params={"payment_method": pm.id})  # the customer pays
+
+    out = op.execute_complete(context, event=None, **deferred.kwargs)
+    assert (out["outcome"], out["attempts"], out["paid_by_retry"], out["status"]) == ("paid", 1, False, "paid")
+    assert len(_pays(stripe_server, invoice.id)) == 1
+
+
+def test_a_repeated_wake_up_replays_its_attempt_and_a_paid_invoice_is_never_paid_again(
+    stripe_client, stripe_server, make_context, open_invoice
+):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id, max_attempts=3, window=3)
+    context = make_context()
+    first = _deferred(lambda: op.execute(context))
+    _deferred(lambda: op.execute_complete(context, event=None, **first.kwargs))  # attempt 1
+    _deferred(lambda: op.execute_complete(context, event=None, **first.kwargs))  # the same wake-up, resumed again
+
+    one, again = _pays(stripe_server, invoice.id)
+    assert one["idempotency_key"] == again["idempotency_key"] and again["replayed"] is True  # no second charge try
+
+    _use_card(stripe_client, invoice.customer)
+    second = _deferred(lambda: op.execute_complete(context, event=None, **first.kwargs))
+    assert second.kwargs["attempts"] == 1  # still the stored decline of attempt 1
+    out = op.execute_complete(context, event=None, **second.kwargs)  # attempt 2 pays
+    assert (out["outcome"], out["attempts"]) == ("paid", 2)
+
+    before = len(stripe_server.write_requests())
+    again_out = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id).execute(make_context(run_id="r2"))
+    assert (again_out["outcome"], again_out["attempts"], again_out["paid_by_retry"]) == ("paid", 0, False)
+    assert len(stripe_server.write_requests()) == before
+
+
+def test_a_5xx_during_an_attempt_repeats_that_attempt_later_with_the_same_key(
+    stripe_server, make_context, open_invoice
+):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id, transient_retry_delay=timedelta(minutes=5))
+    context = make_context()
+    deferred = _deferred(lambda: op.execute(context))
+    stripe_server.fail_next(503, path=f"/v1/invoices/{invoice.id}/pay")
+
+    later = _deferred(lambda: op.execute_complete(context, event=None, **deferred.kwargs))
+    assert later.kwargs["attempts"] == 0 and later.kwargs["transient"] == 1
+    assert later.trigger.moment == pytest.approx(time.time() + 300, abs=5)
+
+    after = _deferred(lambda: op.execute_complete(context, event=None, **later.kwargs))
+    assert after.kwargs["attempts"] == 1 and after.kwargs["transient"] == 0
+    failed, declined = [r for r in stripe_server.write_requests() if r["path"].endswith("/pay")]
+    assert failed["status"] == 503 and failed["idempotency_key"] == declined["idempotency_key"]
+
+
+def test_an_invoice_voided_meanwhile_ends_the_retries_as_closed(
+    stripe_client, stripe_server, make_context, open_invoice
+):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id)
+    context = make_context()
+    deferred = _deferred(lambda: op.execute(context))
+    stripe_client.v1.invoices.void_invoice(invoice.id)
+
+    out = op.execute_complete(context, event=None, **deferred.kwargs)
+    assert (out["outcome"], out["status"], out["attempts"]) == ("closed", "void", 0)
+    assert _pays(stripe_server, invoice.id) == []
+
+
+def test_the_state_also_comes_back_in_the_trigger_event(stripe_server, make_context, open_invoice):
+    """The scheduler resumes with kwargs + event; ``dag.test()`` with the event only: both must work."""
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id, max_attempts=2, window=1)
+    context = make_context()
+    deferred = _deferred(lambda: op.execute(context))
+    classpath, kwargs = deferred.trigger.serialize()
+    assert classpath == "airflow_stripe_automation.triggers.wait_until.WaitUntilTrigger"
+    trigger = WaitUntilTrigger(**{**kwargs, "moment": time.time() + 0.3})  # due soon: don't sleep a day in a test
+    began = time.monotonic()
+
+    event = asyncio.run(trigger.run().__anext__())
+
+    assert time.monotonic() - began >= 0.25  # it did wait for its moment
+    assert event.payload["status"] == "due"
+    nxt = _deferred(lambda: op.execute_complete(context, event=event.payload))
+    assert nxt.kwargs["attempts"] == 1 and len(_pays(stripe_server, invoice.id)) == 1
+
+
+def test_dry_run_sends_no_write_and_shows_the_schedule(stripe_server, make_context, open_invoice):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    before = len(stripe_server.write_requests())
+    out = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id, dry_run=True).execute(make_context())
+
+    assert out["dry_run"] is True and len(out["schedule"]) == 8
+    assert out["would"] == f"up to 8 payment attempts on invoice {invoice.id} over 60 days"
+    assert len(stripe_server.write_requests()) == before
+
+
+def test_a_draft_invoice_is_refused(stripe_client, stripe_server, make_context):
+    customer = new_customer(stripe_client)
+    draft = stripe_client.v1.invoices.create(params={"customer": customer.id, "auto_advance": False})
+    with pytest.raises(StripeActionFailed, match="is a draft"):
+        StripeInvoiceRetryOperator(task_id="retry", invoice_id=draft.id).execute(make_context())
+    assert _pays(stripe_server, draft.id) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"invoice_id": ""}, "invoice_id is required"),
+        ({"invoice_id": "sub_1"}, "starting with 'in_'"),
+        ({"max_attempts": 0}, "max_attempts must be greater than zero"),
+        ({"max_attempts": "26"}, "at most 25"),
+        ({"window": 0}, "window must be longer than zero"),
+        ({"window": "two months"}, "window must be a timedelta or a number of days"),
+        ({"payment_method": "card_1"}, "starting with 'pm_'"),
+    ],
+)
+def test_bad_input_is_refused_without_any_request(stripe_server, make_context, kwargs, message):
+    args = {"invoice_id": "in_123", **kwargs}
+    with pytest.raises(StripeInputError, match=message):
+        StripeInvoiceRetryOperator(task_id="retry", **args).execute(make_context())
+    assert stripe_server.requests == []
+
+
+# -- through dag.test(): the triggers run inline, the task resumes for real --------------------
+
+DAG_ID = "test_billing_invoice_retry"
+
+
+def _when(server, predicate, action):
+    """Run ``action`` once ``predicate(server)`` holds, from a thread, while ``dag.test()`` runs."""
+
+    def watch():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if predicate(server):
+                action()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def dag_run_retry(airflow_db, stripe_connection, stripe_server):
+    """Run the test DAG with ``dag.test()``: ``(dag_run, task instance, returned value)``."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from tests.conftest import REPO
+
+    bag = DagBag(dag_folder=str(REPO / "tests" / "dags" / f"{DAG_ID}.py"))
+    assert not bag.import_errors, bag.import_errors
+
+    def _run(invoice_id, max_attempts=3):
+        dag_run = bag.dags[DAG_ID].test(run_conf={"invoice_id": invoice_id, "max_attempts": max_attempts})
+        with create_session() as session:
+            ti = session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=dag_run.run_id).one()
+            session.expunge(ti)
+            pushed = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=dag_run.run_id).all()
+            xcoms = {x.key: x.value for x in pushed}
+        return dag_run, ti, xcoms.get("return_value"), xcoms
+
+    return _run
+
+
+def test_dag_exhausts_its_attempts_and_succeeds(stripe_server, dag_run_retry, open_invoice):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    dag_run, ti, out, xcoms = dag_run_retry(invoice.id)
+
+    assert (dag_run.state, ti.state, ti.try_number) == ("success", "success", 1)  # declines are not failures
+    assert (out["outcome"], out["attempts"], out["status"]) == ("exhausted", 3, "open")
+    assert len(_pays(stripe_server, invoice.id)) == 3
+    assert str(xcoms["_link_StripeDashboardLink"]).endswith(f"/test/invoices/{invoice.id}")
+
+
+def test_dag_card_fixed_before_attempt_3_is_paid(stripe_client, stripe_server, dag_run_retry, open_invoice):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    fixer = _when(
+        stripe_server, lambda s: len(_pays(s, invoice.id)) >= 2, lambda: _use_card(stripe_client, invoice.customer)
+    )
+
+    dag_run, _, out, _ = dag_run_retry(invoice.id)
+    fixer.join(1)
+
+    assert (dag_run.state, out["outcome"], out["attempts"], out["paid_by_retry"]) == ("success", "paid", 3, True)
+    assert stripe_client.v1.invoices.retrieve(invoice.id).status == "paid"
+
+
+def test_dag_stops_when_the_customer_pays_meanwhile(stripe_client, stripe_server, dag_run_retry, open_invoice):
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+
+    def customer_pays():
+        pm = _use_card(stripe_client, invoice.customer)
+        stripe_client.v1.invoices.pay(invoice.id, params={"payment_method": pm.id})
+
+    payer = _when(stripe_server, lambda s: len(_pays(s, invoice.id)) >= 1, customer_pays)
+    dag_run, _, out, _ = dag_run_retry(invoice.id, max_attempts=4)
+    payer.join(1)
+
+    assert (dag_run.state, out["outcome"], out["attempts"], out["paid_by_retry"]) == ("success", "paid", 1, False)
+    assert len(_pays(stripe_server, invoice.id)) == 1
