@@ -616,6 +616,8 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         return {
             "invoice": invoice["id"],
             "outcome": outcome,
+            # when the policy ended: a grace period after it starts here
+            "finished_at": int(time.time()),
             "attempts": state["attempts"],
             "paid_by_retry": state["paid_by_retry"],
             "last_decline_code": state["last_decline_code"],

@@ -1,13 +1,24 @@
-"""Cancel a subscription (recipe R5: after the retries and the grace period, end the subscription)."""
+"""Subscriptions: start one for a new customer (R8), cancel one after dunning (R5)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowSkipException
+
 from airflow_stripe_automation.errors import StripeInputError
+from airflow_stripe_automation.idempotency import MARK_METADATA_KEY
 from airflow_stripe_automation.objects import summarize
-from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_flag, validate_id
+from airflow_stripe_automation.operators.base import (
+    StripeWriteOperator,
+    is_unset,
+    plain,
+    validate_count,
+    validate_flag,
+    validate_id,
+    validate_metadata,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,6 +38,99 @@ CANCELLATION_FEEDBACK = (
 )
 # Subscriptions in these states have ended: there is nothing left to cancel.
 ENDED_STATUSES = ("canceled", "incomplete_expired")
+
+
+class StripeCreateSubscriptionOperator(StripeWriteOperator):
+    """
+    Subscribe a customer to a price, once per customer (R8's optional "create a subscription").
+
+    The customer is the object acted on: the subscription carries the action's mark, and a replay
+    finds it among the customer's subscriptions instead of subscribing again. With no ``price_id``
+    the task is skipped: the action is optional in recipes (downstream tasks that must run anyway
+    use ``trigger_rule="none_failed"``).
+
+    :param customer_id: the customer, ``cus_…`` (templated)
+    :param price_id: the recurring price, ``price_…``; empty: skip (templated)
+    :param quantity: how many units (templated)
+    :param trial_period_days: days of free trial before the first payment (templated)
+    :param metadata: metadata for the subscription (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *StripeWriteOperator.template_fields,
+        "customer_id",
+        "price_id",
+        "quantity",
+        "trial_period_days",
+        "metadata",
+    )
+    template_fields_renderers = {"metadata": "json"}
+    action = "subscription"
+
+    def __init__(
+        self,
+        *,
+        customer_id: str,
+        price_id: str | None = None,
+        quantity: int | str = 1,
+        trial_period_days: int | str | None = None,
+        metadata: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.customer_id = customer_id
+        self.price_id = price_id
+        self.quantity = quantity
+        self.trial_period_days = trial_period_days
+        self.metadata = metadata
+
+    def validate(self) -> dict[str, Any]:
+        customer = validate_id(self.customer_id, "cus_", "customer_id")
+        if is_unset(self.price_id):
+            raise AirflowSkipException("no price_id given: no subscription to create")
+        price = validate_id(self.price_id, "price_", "price_id")
+        trial = (
+            None if is_unset(self.trial_period_days) else validate_count(self.trial_period_days, "trial_period_days")
+        )
+        metadata = validate_metadata(self.metadata)
+        if MARK_METADATA_KEY in metadata:
+            raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
+        return {
+            "customer": customer,
+            "price": price,
+            "quantity": validate_count(self.quantity, "quantity"),
+            "trial_period_days": trial,
+            "metadata": metadata,
+        }
+
+    def object_id(self, inputs: dict[str, Any]) -> str:
+        return inputs["customer"]
+
+    def describe(self, inputs: dict[str, Any]) -> str:
+        return f"a subscription of {inputs['customer']} to {inputs['price']} (x{inputs['quantity']})"
+
+    def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
+        listing = self.hook.get_conn().v1.subscriptions.list(
+            params={"customer": inputs["customer"], "status": "all", "limit": 100}
+        )
+        for sub in listing.auto_paging_iter():
+            sub = plain(sub)
+            if key.is_marked(sub):
+                return sub
+        return None
+
+    def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
+        params: dict[str, Any] = {
+            "customer": inputs["customer"],
+            "items": [{"price": inputs["price"], "quantity": inputs["quantity"]}],
+            "metadata": {**inputs["metadata"], **key.metadata()},
+        }
+        if inputs["trial_period_days"]:
+            params["trial_period_days"] = inputs["trial_period_days"]
+        return plain(self.hook.get_conn().v1.subscriptions.create(params=params, options=self.request_options(key)))
+
+    def result(self, obj: Any) -> dict[str, Any]:
+        return summarize(obj)
 
 
 class StripeCancelSubscriptionOperator(StripeWriteOperator):
