@@ -23,6 +23,7 @@ _BUNDLES = [
     for name, path in (
         ("stripe_examples", REPO / "example_dags"),
         ("stripe_test_dags", REPO / "tests" / "dags"),
+        ("stripe_recipes", REPO / "dags"),
     )
 ]
 os.environ.update(
@@ -60,3 +61,19 @@ def stripe_connection(local_stripe_server) -> str:
         }
     )
     return "stripe_default"
+
+
+@pytest.fixture
+def make_context(stripe_connection):
+    """A minimal task context for running an operator directly: ``op.execute(make_context(run_id=...))``.
+
+    Only the context is synthetic (what ``action_key`` reads: dag, task, run, map index); every Stripe
+    call goes through the real SDK to the real local server.
+    """
+    from types import SimpleNamespace
+
+    def _make(dag_id: str = "test_dag", task_id: str = "task", run_id: str = "manual__2026-01-01", map_index: int = -1):
+        ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, try_number=1)
+        return {"ti": ti, "dag_run": SimpleNamespace(run_after=None, queued_at=None, conf={}), "run_id": run_id}
+
+    return _make

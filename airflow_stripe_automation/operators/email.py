@@ -29,8 +29,9 @@ class StripeSendEmailOperator(StripeBaseOperator):
     (label -> value) are appended as a table, as Stripe Workflows' "append text" does.
 
     A mail is an action too: after sending, the operator leaves a mark in the metadata of the object
-    the mail is about (by default ``stripe_object``'s id; for an early fraud warning, its charge),
-    and skips the mail when a replay finds that mark.
+    the mail is about (by default ``stripe_object``'s id; for an early fraud warning its charge, for a
+    canceled subscription its customer — they take no metadata), and skips the mail when a replay
+    finds that mark.
 
     :param to: recipient address(es); may come from the object, e.g. ``{{ obj.customer_email }}`` (templated)
     :param subject: the subject (templated)
@@ -92,14 +93,22 @@ class StripeSendEmailOperator(StripeBaseOperator):
             raise StripeInputError(f"{field} has addresses that are not email addresses: {bad}")
         return out
 
-    def _mark_target(self) -> str | None:
+    def _mark_target(self) -> tuple[str | None, str | None]:
+        """Return (the object the mail is about, the object that carries its "sent" mark)."""
         if self.mark_object_id is not None:
-            return str(self.mark_object_id).strip() or None
+            target = str(self.mark_object_id).strip() or None
+            return target, target
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
-        object_id = obj.get("id")
-        if isinstance(object_id, str) and object_id.startswith("issfr_"):
-            return obj.get("charge")  # early fraud warnings carry no metadata; their charge does
-        return object_id if isinstance(object_id, str) else None
+        object_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+        if not object_id:
+            return None, None
+        # Some objects take no metadata: early fraud warnings never, canceled subscriptions no more.
+        # Their mark goes on the charge / the customer, still keyed on the object itself.
+        if object_id.startswith("issfr_"):
+            return object_id, _id(obj.get("charge"))
+        if object_id.startswith("sub_") and obj.get("status") in ("canceled", "incomplete_expired"):
+            return object_id, _id(obj.get("customer"))
+        return object_id, object_id
 
     def render_html(self) -> str:
         """The HTML body: the text, then the appended fields as a table."""
@@ -118,16 +127,16 @@ class StripeSendEmailOperator(StripeBaseOperator):
             raise StripeInputError("subject is required")
         if self.fields is not None and not isinstance(self.fields, Mapping):
             raise StripeInputError("fields must be a mapping of label -> value")
-        target = self._mark_target()
+        target, carrier = self._mark_target()
         key = action_key(context, object_id=target) if target else None
-        mark = f"{MAIL_MARK_PREFIX}{key.mark[:24]}" if key else None
+        mark = f"{MAIL_MARK_PREFIX}{key.mark[:24]}" if key and carrier else None
         summary = {"to": to, "subject": self.subject, "about": target}
         if self.dry_run:
             self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, self.subject)
             return {**summary, "dry_run": True, "sent": False}
 
-        if target and mark:
-            current = self.hook.retrieve(target)
+        if carrier and mark:
+            current = self.hook.retrieve(carrier)
             self._link(current)
             if (current.get("metadata") or {}).get(mark):
                 self.log.info(
@@ -147,10 +156,16 @@ class StripeSendEmailOperator(StripeBaseOperator):
                 custom_headers={"X-Airflow-Stripe-Object": target or ""},
             )
         self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", self.subject)
-        if target and key and mark:
+        if carrier and key and mark:
             self.hook.update_metadata(
-                target,
+                carrier,
                 {mark: pendulum.now("UTC").to_iso8601_string()},
                 idempotency_key=f"{key.idempotency_key}/mail-mark",
             )
         return {**summary, "sent": True, "already_done": False}
+
+
+def _id(value: Any) -> str | None:
+    # A reference may be an id or an expanded object.
+    value = value.get("id") if isinstance(value, Mapping) else value
+    return value if isinstance(value, str) and value else None

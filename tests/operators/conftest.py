@@ -1,23 +1,8 @@
-"""Operators run directly against the local Stripe server with a minimal task context.
-
-Only the context is synthetic (what ``action_key`` reads: dag, task, run, map index); every Stripe
-call goes through the real SDK to the real local server.
-"""
+"""Operators run directly (``op.execute(make_context())``) against the local Stripe server."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-
-
-@pytest.fixture
-def make_context(stripe_connection):
-    def _make(dag_id: str = "test_dag", task_id: str = "task", run_id: str = "manual__2026-01-01", map_index: int = -1):
-        ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, try_number=1)
-        return {"ti": ti, "dag_run": SimpleNamespace(run_after=None, queued_at=None, conf={}), "run_id": run_id}
-
-    return _make
 
 
 @pytest.fixture

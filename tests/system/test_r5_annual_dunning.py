@@ -32,22 +32,26 @@ def failed_renewal(stripe_server, stripe_client):
     return _make
 
 
-def _window(stripe_server) -> dict[str, str]:
+def _window(stripe_server, since: int | None = None) -> dict[str, str]:
+    """A run conf replaying the window from ``since`` (default: an hour ago) to now, server time."""
     now = pendulum.from_timestamp(stripe_server.now())
-    return {"since": now.subtract(hours=1).isoformat(), "until": now.add(minutes=1).isoformat()}
+    start = pendulum.from_timestamp(since) if since else now.subtract(days=2)
+    return {"since": start.subtract(minutes=5).isoformat(), "until": now.add(minutes=1).isoformat()}
 
 
 def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(run_dag, stripe_server, stripe_client,
                                                                          failed_renewal):
     yearly_sub, yearly_invoice = failed_renewal("year")
-    monthly_sub, monthly_invoice = failed_renewal("month")
+    failed_at = stripe_server.now() - 2 * 86400  # the renewal happened at the period end, before "now"
+    monthly_sub, monthly_invoice = failed_renewal("month")  # a month later
+    attempts_before = stripe_client.v1.invoices.retrieve(yearly_invoice.id).attempt_count  # Stripe's own retries
 
-    dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server)})
+    dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
 
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
     assert stripe_client.v1.subscriptions.retrieve(yearly_sub.id).status == "canceled"
     assert stripe_client.v1.invoices.retrieve(yearly_invoice.id).status == "uncollectible"
-    assert stripe_client.v1.invoices.retrieve(yearly_invoice.id).attempt_count == 1 + FAST["max_attempts"]
+    assert stripe_client.v1.invoices.retrieve(yearly_invoice.id).attempt_count == attempts_before + FAST["max_attempts"]
     # the monthly subscription is not this recipe's business
     assert stripe_client.v1.subscriptions.retrieve(monthly_sub.id).status == "past_due"
     assert stripe_client.v1.invoices.retrieve(monthly_invoice.id).status == "open"
