@@ -1,0 +1,61 @@
+"""R6 — Notify the team of high-value overdue invoices, found from invoice state (no Billing automation needed)."""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import DAG, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
+
+with DAG(
+    dag_id="stripe_overdue_invoice_alert",
+    description="Mail the collections team about each open invoice over 500 USD that became overdue.",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,  # a sweep: `airflow backfill create` replays past days
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["stripe", "recipe:R6", "invoices", "collections"],
+    params={
+        "min_amount_due": Param(50000, type="integer", minimum=0, description="Minor units: 50000 = 500.00 USD."),
+        "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
+        "days_overdue": Param(0, type="integer", minimum=0, description="Days past the due date before alerting."),
+        "team_email": Param("collections@example.com", type="string"),
+    },
+    doc_md="""
+### R6 — Notify the team of high-value overdue invoices
+
+Daily sweep: `invoice_overdue` finds open invoices whose due date plus `days_overdue` fell in the
+run's data interval (so each invoice is reported by exactly one run, and backfills replay history),
+with at least `min_amount_due` due in `currency`. Overdue is read from invoice state (status open,
+due date passed): Stripe only sends `invoice.overdue` events when a Billing automation is set up.
+`mail_team` sends one mail per invoice with its number, customer and amount; once per invoice.
+""",
+) as dag:
+    overdue = StripeInvoiceOverdueSensor(
+        task_id="invoice_overdue",
+        days_overdue="{{ params.days_overdue }}",
+        min_amount_due="{{ params.min_amount_due }}",
+        currency="{{ params.currency }}",
+        wait_for_match=False,
+    )
+    StripeSendEmailOperator.partial(
+        task_id="mail_team",
+        to="{{ params.team_email }}",
+        subject="Invoice over {{ money(params.min_amount_due, params.currency) }} is {{ obj.days_overdue }} days overdue",
+        body="Invoice {{ obj.number }} of {{ obj.customer_name or obj.customer }} is {{ obj.days_overdue }} days "
+        "overdue with {{ obj.amount_due | money(obj.currency) }} due.",
+        fields={
+            "Invoice number": "{{ obj.number }}",
+            "Customer": "{{ obj.customer }} {{ obj.customer_email or '' }}",
+            "Amount due": "{{ money(obj.amount_due, obj.currency) }}",
+            "Invoice": "{{ obj.hosted_invoice_url or obj.id }}",
+        },
+    ).expand(stripe_object=overdue.output)
+
+
+if __name__ == "__main__":
+    dag.test()
