@@ -21,18 +21,43 @@ def get_provider_info() -> dict:
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {"integration-name": _INTEGRATION, "python-modules": ["airflow_stripe_automation.hooks.stripe"]}
-        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_stripe_automation.hooks.stripe"]}],
         "operators": [
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     f"airflow_stripe_automation.operators.{name}"
                     for name in (
-                        "branch", "charges", "credits", "customers", "email", "invoices", "payment_links",
-                        "refunds", "retrieve", "subscriptions",
+                        "branch",
+                        "charges",
+                        "credits",
+                        "customers",
+                        "delay",
+                        "email",
+                        "invoices",
+                        "payment_links",
+                        "refunds",
+                        "retrieve",
+                        "subscriptions",
                     )
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    f"airflow_stripe_automation.sensors.{name}"
+                    for name in ("base", "customers", "events", "invoices", "payments", "radar", "subscriptions")
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "airflow_stripe_automation.triggers.objects",
+                    "airflow_stripe_automation.triggers.wait_until",
                 ],
             }
         ],

@@ -63,6 +63,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
         "subscription",
         "parent.subscription_details.subscription",
         "lines.data.0.pricing.price_details.price",
+        "billing_reason",
+        "status_transitions.paid_at",
     ),
     "subscription": (
         "customer",
@@ -129,6 +131,7 @@ _RENAMED = {
     "items.data.0.price.product": "product",
     "items.data.0.current_period_end": "current_period_end",
     "cancellation_details.reason": "cancellation_reason",
+    "status_transitions.paid_at": "paid_at",
     "invoice_settings.default_payment_method": "default_payment_method",
     "amount.monetary.value": "amount",
     "amount.monetary.currency": "currency",

@@ -1,0 +1,68 @@
+"""The sensors' own behaviour, called directly: input errors, one poke, transient errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from airflow_stripe_automation.errors import StripeInputError
+from airflow_stripe_automation.sensors.customers import StripeCustomerCreatedSensor
+from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
+from tests.sensors.seeding import DAY, customer, now, server_time
+
+
+def _context(start: int, end: int) -> dict:
+    return {
+        "data_interval_start": datetime.fromtimestamp(start, UTC),
+        "data_interval_end": datetime.fromtimestamp(end, UTC),
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_amount_due": 50000}, "min_amount_due needs a currency"),
+        ({"min_amount_due": 50000, "currency": "usdollar"}, "not a currency Stripe supports"),
+        ({"days_overdue": "three"}, "days_overdue must be a whole number"),
+        ({"since": "last tuesday"}, "since must be an ISO 8601 date-time"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, r"since \(2026-02-01T00:00:00Z\) must be before until"),
+        ({"source": "webhooks"}, "source must be one of auto, events, list"),
+        ({"condition": {"field": "amount_due", "op": "bigger", "value": 500}}, "unknown op 'bigger'"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error_before_any_request(stripe_connection, stripe_server, kwargs, message):
+    sensor = StripeInvoiceOverdueSensor(task_id="overdue", timeout=5, poke_interval=0.1, **kwargs)
+
+    with pytest.raises(StripeInputError, match=message):
+        sensor.execute(_context(now() - DAY, now()))
+    assert stripe_server.requests == []
+
+
+def test_a_poke_is_done_only_when_something_matched(stripe_connection, stripe_server, stripe_client):
+    t = now() - 2 * DAY
+    sensor = StripeCustomerCreatedSensor(task_id="customers")
+    assert not sensor.poke(_context(t, t + DAY))
+
+    with server_time(stripe_server, t + 1):
+        cus = customer(stripe_client)
+    result = sensor.poke(_context(t, t + DAY))
+
+    assert result.is_done and [m["id"] for m in result.xcom_value] == [cus.id]
+
+
+def test_a_transient_error_means_not_yet_when_waiting_and_fails_the_try_otherwise(stripe_connection, stripe_server):
+    import stripe
+
+    t = now() - 2 * DAY
+    stripe_server.fail_next(503)
+    assert not StripeCustomerCreatedSensor(task_id="waits").poke(_context(t, t + DAY))
+
+    stripe_server.fail_next(503)
+    with pytest.raises(stripe.APIError):  # left to the task's retries (StripeRetryPolicy)
+        StripeCustomerCreatedSensor(task_id="sweeps", wait_for_match=False).poke(_context(t, t + DAY))
+
+
+def test_a_sweep_returns_an_empty_list_at_once(stripe_connection, stripe_server):
+    t = now() - 2 * DAY
+    assert StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False).execute(_context(t, t + DAY)) == []

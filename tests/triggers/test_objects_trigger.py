@@ -1,0 +1,135 @@
+"""StripeObjectsTrigger run for real (``await trigger.run().asend(None)``) against the local Stripe server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_stripe_automation.finders import CustomerCreatedFinder, EventFinder
+from airflow_stripe_automation.triggers.objects import StripeObjectsTrigger
+from tests.sensors.seeding import DAY, customer, now, server_time
+
+
+def _trigger(start: int, end: int, finder=None, **kwargs) -> StripeObjectsTrigger:
+    return StripeObjectsTrigger(
+        finder=(finder or CustomerCreatedFinder()).to_dict(), window_start=start, window_end=end, **kwargs
+    )
+
+
+async def _first_event(trigger: StripeObjectsTrigger) -> dict:
+    event = await trigger.run().asend(None)
+    return event.payload
+
+
+def test_serialisation_round_trip_without_the_key(stripe_connection, local_stripe_server):
+    """What the triggerer stores (Airflow's serde of the kwargs) rebuilds the same trigger."""
+    from airflow.sdk._shared.module_loading import import_string
+    from airflow.sdk.serde import deserialize, serialize
+
+    trigger = _trigger(
+        100,
+        200,
+        EventFinder(event_types=["invoice.paid"]),
+        poll_interval=5,
+        deadline=1234.5,
+        stripe_conn_id=stripe_connection,
+        source="events",
+        wait_for_match=False,
+    )
+    classpath, kwargs = trigger.serialize()
+
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+
+    assert classpath == "airflow_stripe_automation.triggers.objects.StripeObjectsTrigger"
+    assert rebuilt.serialize() == (classpath, kwargs)
+    stored = json.dumps(kwargs)
+    assert local_stripe_server.api_key not in stored and "sk_test" not in stored
+
+
+async def test_yields_the_matches_of_the_window(stripe_connection, stripe_server, stripe_client):
+    t = now() - DAY
+    with server_time(stripe_server, t):
+        inside = customer(stripe_client)
+    with server_time(stripe_server, t + 100):
+        customer(stripe_client)
+
+    payload = await _first_event(_trigger(t, t + 100, poll_interval=0.1))
+
+    assert payload["status"] == "success"
+    assert [m["id"] for m in payload["matches"]] == [inside.id]
+    assert (payload["source"], payload["window"], payload["polls"]) == ("list", [t, t + 100], 1)
+    assert stripe_server.write_requests()[-1]["path"] == "/v1/customers"  # nothing written by the trigger
+
+
+async def test_keeps_polling_through_transient_errors(stripe_connection, stripe_server, stripe_client):
+    t = now() - DAY
+    with server_time(stripe_server, t):
+        inside = customer(stripe_client)
+    stripe_server.fail_next(503, count=2, path="/v1/customers", method="GET")
+
+    payload = await _first_event(_trigger(t, t + 1, poll_interval=0.05))
+
+    assert payload["status"] == "success" and payload["polls"] == 3
+    assert [m["id"] for m in payload["matches"]] == [inside.id]
+
+
+async def test_times_out_at_its_deadline(stripe_connection, stripe_server):
+    t = now() - DAY
+    started = time.monotonic()
+
+    payload = await _first_event(_trigger(t, t + DAY, poll_interval=0.2, deadline=time.time() + 0.5))
+
+    assert payload["status"] == "timeout"
+    assert "no new customers in [" in payload["message"]
+    assert 0.4 < time.monotonic() - started < 5
+
+
+async def test_without_wait_for_match_yields_an_empty_result_at_once(stripe_connection, stripe_server):
+    payload = await _first_event(_trigger(now() - DAY, now(), wait_for_match=False))
+    assert (payload["status"], payload["matches"]) == ("success", [])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stripe_conn_id": "no_such_connection"}, "no_such_connection"),
+        ({"finder": EventFinder(event_types=["customer.created"]).to_dict()}, "Stripe keeps for 30 days"),
+        ({"source": "webhooks"}, "source must be one of"),
+    ],
+)
+async def test_errors_end_the_wait_with_an_error_event(stripe_connection, stripe_server, kwargs, message):
+    old = now() - 90 * DAY
+    trigger = StripeObjectsTrigger(
+        **{"finder": CustomerCreatedFinder().to_dict(), "window_start": old, "window_end": old + DAY, **kwargs}
+    )
+
+    payload = await _first_event(trigger)
+
+    assert payload["status"] == "error"
+    assert message in payload["message"]
+    assert stripe_server.api_key not in payload["message"]
+
+
+async def test_polls_without_blocking_the_event_loop(stripe_connection, stripe_server, stripe_client):
+    """A slow Stripe answer (1 s) leaves the triggerer's loop free for its other triggers."""
+    t = now() - DAY
+    with server_time(stripe_server, t):
+        customer(stripe_client)
+    stripe_server.slow_next(1.0, path="/v1/customers", method="GET")
+    ticks = 0
+
+    async def other_trigger():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    ticker = asyncio.create_task(other_trigger())
+    payload = await _first_event(_trigger(t, t + 1))
+    ticker.cancel()
+
+    assert payload["status"] == "success"
+    assert ticks >= 10
