@@ -5,7 +5,8 @@ Every ``/v1`` request goes through the same steps Stripe's API applies, in this 
 URLs); injected failures (tests' 429/500); the idempotency key (replay, mismatch, in progress);
 the handler, run synchronously under the store lock; ``expand[]``; the JSON response. Each request
 is recorded (method, path, params, idempotency key, status, replayed) for tests to inspect.
-``/_testing/*`` is the control API (health, reset, clock, request log, failures), without auth.
+``/_testing/*`` is the control API (health, reset, clock, request log, failures, and families' own
+controls such as ``/_testing/early_fraud_warnings``), without auth.
 """
 
 from __future__ import annotations
@@ -217,8 +218,26 @@ def create_app(state: AppState | None = None) -> web.Application:
     routes.sort(key=lambda r: [seg.startswith("{") for seg in r.path.split("/")])
     for route in routes:
         app.router.add_route(route.method, route.path, _endpoint(route))
+    for route in (r for f in app[STATE].families for r in f.control_routes):
+        app.router.add_route(route.method, route.path, _control_endpoint(route))
     app.router.add_routes(control_routes())
     return app
+
+
+def _control_endpoint(route: Route):
+    """A family's ``/_testing/`` handler: form fields in, JSON out, Stripe errors with their status."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        form = await _form(request)
+        ctx = Ctx(state.store, form, dict(request.match_info), request_id=None, idempotency_key=None, path=request.path)
+        try:
+            with state.lock:
+                return web.Response(body=_json(route.handler(ctx)), content_type="application/json")
+        except errors.StripeError as exc:
+            return web.Response(body=_json(exc.body()), status=exc.status, content_type="application/json")
+
+    return handle
 
 
 # -- control API ------------------------------------------------------------------------------

@@ -123,6 +123,21 @@ def array(item: Validator) -> Validator:
     return check
 
 
+def array_of(schema: Schema) -> Validator:
+    """An array of hashes (``items[0][price]=...``), each validated against ``schema``."""
+
+    def check(value: Any, param: str) -> list[dict[str, Any]]:
+        out = []
+        for i, item in enumerate(as_list(value, param)):
+            name = f"{param}[{i}]"
+            if not isinstance(item, dict):
+                raise errors.invalid(f"Invalid hash: {name} must be a hash", name)
+            out.append(validate(item, schema, name))
+        return out
+
+    return check
+
+
 def anything(value: Any, param: str) -> Any:
     """Accepted as sent: fields the server stores but does not interpret (addresses, options)."""
     return None if value == "" else value
@@ -193,14 +208,19 @@ LIST_SCHEMA: Schema = {
 
 def created_range(value: Any) -> tuple[int | None, int | None]:
     """``created=T`` or ``created[gte|gt|lte|lt]=T`` -> inclusive ``(low, high)`` bounds."""
+    return timestamp_range(value, "created")
+
+
+def timestamp_range(value: Any, name: str) -> tuple[int | None, int | None]:
+    """``name=T`` or ``name[gte|gt|lte|lt]=T`` (any timestamp filter) -> inclusive ``(low, high)`` bounds."""
     if value is None:
         return None, None
     if not isinstance(value, dict):
-        exact = integer()(value, "created")
+        exact = integer()(value, name)
         return exact, exact
     low = high = None
     for key, raw in value.items():
-        bound = integer()(raw, f"created[{key}]")
+        bound = integer()(raw, f"{name}[{key}]")
         if key == "gte":
             low = bound if low is None else max(low, bound)
         elif key == "gt":
@@ -210,5 +230,25 @@ def created_range(value: Any) -> tuple[int | None, int | None]:
         elif key == "lt":
             high = bound - 1 if high is None else min(high, bound - 1)
         else:
-            raise errors.unknown_param(f"created[{key}]")
+            raise errors.unknown_param(f"{name}[{key}]")
     return low, high
+
+
+def in_range(value: int | None, bounds: tuple[int | None, int | None]) -> bool:
+    """Whether ``value`` lies within :func:`timestamp_range` bounds (None never does, unless unbounded)."""
+    low, high = bounds
+    if low is None and high is None:
+        return True
+    if value is None:
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def unsupported(what: str = "") -> Validator:
+    """A parameter Stripe accepts but this server does not implement: an honest 400, never a silent no-op."""
+
+    def check(value: Any, param: str) -> Any:
+        detail = f" ({what})" if what else ""
+        raise errors.invalid(f"The local Stripe server does not support `{param}`{detail}.", param)
+
+    return check

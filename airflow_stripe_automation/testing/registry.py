@@ -48,6 +48,7 @@ class ResourceFamily:
     routes: list[Route] = field(default_factory=list)
     clock_listeners: list[Callable] = field(default_factory=list)
     event_listeners: list[Callable] = field(default_factory=list)
+    control_routes: list[Route] = field(default_factory=list)
 
     def object_type(
         self,
@@ -88,6 +89,18 @@ class ResourceFamily:
     def delete(self, path: str) -> Callable[[Handler], Handler]:
         return self._route("DELETE", path)
 
+    def control(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        """A test-control endpoint under ``/_testing/`` (no API key, not in the request log): what
+        Stripe does on its own (an early fraud warning arriving), for tests that cannot call Python.
+        The handler gets a :class:`Ctx` of the form fields (``request_id`` None, as for events Stripe
+        emits by itself); a :class:`~.errors.StripeError` it raises is answered with its status."""
+
+        def register(handler: Handler) -> Handler:
+            self.control_routes.append(Route(method, path, handler))
+            return handler
+
+        return register
+
     def on_clock(self, listener: Callable[[Store, int, int], None]) -> Callable:
         """``listener(store, before, after)`` runs under the lock whenever server time is moved."""
         self.clock_listeners.append(listener)
@@ -96,6 +109,19 @@ class ResourceFamily:
     def on_event(self, listener: Callable[[dict[str, Any]], None]) -> Callable:
         self.event_listeners.append(listener)
         return listener
+
+    def on_store_event(self, listener: Callable[[Store, dict[str, Any]], None]) -> Callable:
+        """``listener(store, event)`` runs under the lock after every new event (to react to other
+        families' changes, e.g. an invoice's PaymentIntent succeeding); it may change the store and emit."""
+        self.event_listeners.append(StoreListener(listener))
+        return listener
+
+
+@dataclass(frozen=True)
+class StoreListener:
+    """An event listener that is also handed the store (see :meth:`ResourceFamily.on_store_event`)."""
+
+    fn: Callable[[Store, dict[str, Any]], None]
 
 
 class Ctx:

@@ -173,6 +173,21 @@ class LocalStripeServer:
         with self.state.lock:
             self.state.faults.add(Fault(remaining=count, delay=seconds, method=method, path=path))
 
+    def create_early_fraud_warning(
+        self, charge_id: str, fraud_type: str = "made_with_stolen_card", actionable: bool = True
+    ) -> dict[str, Any]:
+        """What Stripe does when a card issuer reports fraud: a ``radar.early_fraud_warning`` on the charge.
+
+        Emits ``radar.early_fraud_warning.created``; ``actionable`` is false anyway if the charge is
+        already fully refunded or disputed. Raises :class:`~.errors.StripeError` for an unknown or
+        unsuccessful charge or an unknown ``fraud_type``. Over HTTP: ``POST /_testing/early_fraud_warnings``.
+        """
+        from .resources import radar
+
+        with self.state.lock:
+            warning = radar.create_warning(self.state.store, charge_id, fraud_type, actionable)
+            return json.loads(json.dumps(warning))
+
     def events(self, type: str | None = None) -> list[dict[str, Any]]:
         """All recorded events, oldest first (optionally of one type), without HTTP or retention."""
         with self.state.lock:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import errors
-from .registry import ObjectType
+from .registry import ObjectType, StoreListener
 from .templates import clone, fixture
 
 API_VERSION = "2026-10-28.endive"  # the stripe SDK pinned by this package (stripe._api_version)
@@ -49,12 +49,19 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 class Clock:
-    """Server time: real time plus an offset that tests move forward (time keeps flowing)."""
+    """Server time: real time plus an offset that tests move forward (time keeps flowing).
+
+    ``frozen`` (a timestamp, normally None) stops it: what happens at a moment in the past while
+    the clock is moved (a renewal at its period's end) gets exactly that time.
+    """
 
     def __init__(self) -> None:
         self.offset = 0
+        self.frozen: int | None = None
 
     def now(self) -> int:
+        if self.frozen is not None:
+            return self.frozen
         return int(time.time()) + self.offset
 
     def set(self, timestamp: int) -> None:
@@ -111,6 +118,7 @@ class Store:
 
     def reset(self) -> None:
         self.clock.offset = 0
+        self.clock.frozen = None
         self.tables = {name: _Table(t) for name, t in self.types.items()}
         self.objects: dict[str, dict[str, Any]] = {}  # id -> object (deleted ones as their stub)
         self.kind: dict[str, str] = {}  # id -> type name
@@ -320,5 +328,8 @@ class Store:
             request=dict(request or {"id": None, "idempotency_key": None}),
         )
         for listener in self.event_listeners:
-            listener(event)
+            if isinstance(listener, StoreListener):
+                listener.fn(self, event)
+            else:
+                listener(event)
         return event

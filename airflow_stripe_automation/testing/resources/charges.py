@@ -3,7 +3,8 @@
 A charge is created by a confirmation attempt (see :mod:`.payment_intents`), succeeded or failed,
 with Stripe's ``outcome``, ``failure_code``/``failure_message`` and card details. A captured charge
 gets a ``txn_`` balance transaction with Stripe's card fee (2.9% + 30 minor units), pending until
-``available_on``. The API here: retrieve, update (description, metadata, ...), list, search.
+``available_on``. The API here: retrieve, update (description, metadata, ...), list, search;
+refunds (``amount_refunded``, ``refunded``, ``refunds``) are made by :mod:`.refunds`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..params import string as string_param
 from ..registry import Ctx, ResourceFamily
 from ..templates import fixture
 from ..test_cards import TestCard
+from . import radar
 
 family = ResourceFamily("charges")
 family.object_type("charge", indexes=("customer", "payment_intent"))
@@ -200,6 +202,7 @@ def release(ctx: Ctx, charge: dict[str, Any]) -> None:
     """Release an uncaptured authorization (its PaymentIntent was canceled)."""
     previous = ctx.store.update(charge, {"amount_refunded": charge["amount"], "refunded": True})
     ctx.emit("charge.refunded", charge, previous)
+    radar.charge_settled(ctx, charge)
 
 
 @family.get("/v1/charges/search")

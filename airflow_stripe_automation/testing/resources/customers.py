@@ -3,7 +3,9 @@
 As at Stripe: metadata keys merge on update, a key sent as "" is removed, ``metadata=""`` clears
 all; ``invoice_settings[default_payment_method]`` must name a PaymentMethod attached to this
 customer; a deleted customer is retrievable as ``{"id", "object", "deleted": true}`` but can no
-longer be updated and leaves lists; ``payment_method`` on create attaches that payment method.
+longer be updated and leaves lists; ``payment_method`` on create attaches that payment method;
+``tax_id_data`` on create adds tax IDs (see :mod:`.tax_ids`); setting ``balance`` records an
+``initial`` / ``adjustment`` customer balance transaction (see :mod:`.customer_balance`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..params import (
 )
 from ..registry import Ctx, ResourceFamily
 from ..templates import fixture
-from . import payment_methods
+from . import customer_balance, payment_methods, tax_ids
 
 family = ResourceFamily("customers")
 family.object_type("customer", indexes=("email",))
@@ -63,7 +65,7 @@ _COMMON = {
     "tax_exempt": enum("none", "exempt", "reverse", nullable=True),
     "validate": boolean,
 }
-CREATE = {**_COMMON, "payment_method": string_param, "tax_id_data": anything, "test_clock": string_param}
+CREATE = {**_COMMON, "payment_method": string_param, "tax_id_data": tax_ids.validate_data, "test_clock": string_param}
 UPDATE = {**_COMMON, "default_source": nullable_string}
 SEARCH_FIELDS = {"email": "text", "name": "text", "phone": "text", "metadata": "metadata", "created": "number"}
 _PLAIN = ("balance", "description", "email", "name", "phone", "next_invoice_sequence", "preferred_locales")
@@ -135,6 +137,9 @@ def create_customer(ctx: Ctx) -> dict[str, Any]:
     )
     store.insert("customer", customer)
     ctx.emit("customer.created", customer)
+    customer_balance.balance_set(ctx, customer, 0, initial=True)
+    for checked in p.get("tax_id_data") or []:
+        tax_ids.add(ctx, customer, checked)
     if pm_ref:
         pm = payment_methods.attach(ctx, pm_ref, customer, "payment_method")
         if default_pm:
@@ -198,9 +203,12 @@ def update_customer(ctx: Ctx) -> dict[str, Any]:
                     raise _not_attached(value)
             settings[key] = value
         changes["invoice_settings"] = settings
+    old_balance = customer["balance"]
     previous = store.update(customer, changes)
     if previous:
         ctx.emit("customer.updated", customer, previous)
+    if "balance" in previous:
+        customer_balance.balance_set(ctx, customer, old_balance)
     return customer
 
 
