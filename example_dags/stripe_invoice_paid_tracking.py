@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pendulum
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.providers.http.operators.http import HttpOperator
+from airflow.sdk import DAG, Asset, Param, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from airflow_stripe_automation.operators.branch import StripeContinueIfOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.sensors.invoices import StripeInvoicePaidSensor
 
@@ -17,7 +17,7 @@ PAID_INVOICES = Asset("stripe://invoices/paid")
 
 with DAG(
     dag_id="stripe_invoice_paid_tracking",
-    description="For each paid invoice: emit an asset event, call the order system (optional), mail staff.",
+    description="For each paid invoice: notify staff (asset event), call the order system (optional).",
     schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -38,57 +38,45 @@ with DAG(
 Trigger: invoice paid (the run's data interval, or `since`/`until` in the run conf). For each paid
 invoice:
 
-- `record_paid` emits an event on the asset `stripe://invoices/paid` (with the invoice id, order id
-  and amount), so fulfilment or accounting DAGs scheduled on it start;
-- `call_order_system` POSTs the invoice to the endpoint `callback_url` of the HTTP connection
-  `http_conn_id` (HTTP provider), when set — your system marks the order paid or moves it on; the
-  `Idempotency-Key` header lets it ignore a repeated call;
-- `mail_staff` notifies the staff, once per invoice.
+- `mail_staff` notifies the staff, once per invoice, and emits an event on the asset
+  `stripe://invoices/paid` whose `extra` is the invoice's summary (id, number, amount paid, customer,
+  metadata such as your `order_id`), so fulfilment or accounting DAGs scheduled on it start;
+- when `callback_url` is set, `call_order_system` POSTs the invoice to that endpoint of the HTTP
+  connection `http_conn_id` (HTTP provider): your system marks the order paid or moves it on. The
+  `Idempotency-Key` header lets it ignore a repeated call.
 """,
 ) as dag:
     paid = StripeInvoicePaidSensor(task_id="invoice_paid", wait_for_match=False)
 
-    @task(outlets=[PAID_INVOICES])
-    def record_paid(invoice: dict, *, outlet_events=None) -> dict:
-        """Emit the asset event for one paid invoice."""
-        extra = {
-            "invoice": invoice["id"],
-            "order_id": (invoice.get("metadata") or {}).get("order_id"),
-            "amount_paid": invoice.get("amount_paid"),
-            "currency": invoice.get("currency"),
-            "customer": invoice.get("customer"),
-        }
-        outlet_events[PAID_INVOICES].extra = extra
-        return extra
-
-    @task
-    def call_order_system(invoice: dict, callback_url: str, http_conn_id: str) -> int | None:
-        """POST the paid invoice to the order system; skipped when no callback URL is configured."""
-        from airflow.providers.http.hooks.http import HttpHook
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if not callback_url:
-            raise AirflowSkipException("no callback_url: nothing to call")
-        response = HttpHook(method="POST", http_conn_id=http_conn_id).run(
-            endpoint=callback_url,
-            data=json.dumps({"event": "invoice.paid", **invoice}),
-            headers={"Content-Type": "application/json", "Idempotency-Key": f"invoice-paid-{invoice['id']}"},
+    @task_group
+    def each_invoice(invoice):
+        """Notify, then (optionally) call the order system, for one paid invoice."""
+        StripeSendEmailOperator(
+            task_id="mail_staff",
+            stripe_object=invoice,
+            to="{{ params.notify_email }}",
+            subject="Invoice {{ obj.number }} paid: {{ obj.amount_paid | money(obj.currency) }}",
+            body="Invoice {{ obj.number }} of {{ obj.customer_name or obj.customer }} has been paid.",
+            fields={"Invoice": "{{ obj.number }}", "Customer": "{{ obj.customer }}",
+                    "Amount paid": "{{ obj.amount_paid | money(obj.currency) }}",
+                    "Order": "{{ (obj.metadata or {}).get('order_id', '') }}"},
+            outlets=[PAID_INVOICES],
         )
-        return response.status_code
+        requested = StripeContinueIfOperator(
+            task_id="callback_requested",
+            stripe_object="{{ params }}",
+            condition={"field": "callback_url", "op": "matches", "value": ".+"},
+        )
+        requested >> HttpOperator(
+            task_id="call_order_system",
+            http_conn_id="{{ params.http_conn_id }}",
+            endpoint="{{ params.callback_url }}",
+            method="POST",
+            headers={"Content-Type": "application/json", "Idempotency-Key": "invoice-paid-{{ ti.xcom_pull(task_ids='invoice_paid')[ti.map_index]['id'] }}"},
+            data="{{ dict(ti.xcom_pull(task_ids='invoice_paid')[ti.map_index], event='invoice.paid') | tojson }}",
+        )
 
-    record_paid.expand(invoice=paid.output)
-    call_order_system.partial(callback_url="{{ params.callback_url }}", http_conn_id="{{ params.http_conn_id }}").expand(
-        invoice=paid.output
-    )
-    StripeSendEmailOperator.partial(
-        task_id="mail_staff",
-        to="{{ params.notify_email }}",
-        subject="Invoice {{ obj.number }} paid: {{ obj.amount_paid | money(obj.currency) }}",
-        body="Invoice {{ obj.number }} of {{ obj.customer_name or obj.customer }} has been paid.",
-        fields={"Invoice": "{{ obj.number }}", "Customer": "{{ obj.customer }}",
-                "Amount paid": "{{ money(obj.amount_paid, obj.currency) }}",
-                "Order": "{{ (obj.metadata or {}).get('order_id', '') }}"},
-    ).expand(stripe_object=paid.output)
+    each_invoice.expand(invoice=paid.output)
 
 
 if __name__ == "__main__":

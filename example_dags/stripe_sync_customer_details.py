@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pendulum
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param
 
+from airflow_stripe_automation.operators.branch import StripeContinueIfOperator
 from airflow_stripe_automation.operators.customers import StripeUpdateCustomerOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
@@ -63,10 +64,13 @@ when Stripe already holds the values). `read_customer` reads the customer back â
         fields=["shipping.address", "address"],
     )
 
-    @task.short_circuit
-    def courier_requested(courier_email: str) -> bool:
-        """Go on to the courier mail only when an address for the courier was given."""
-        return bool(courier_email and courier_email.strip())
+    # Go on to the courier mail only when an address for the courier was given.
+    courier_requested = StripeContinueIfOperator(
+        task_id="courier_requested",
+        stripe_object="{{ params }}",
+        # "matches" rather than ne "": native rendering turns an empty string into None
+        condition={"field": "courier_email", "op": "matches", "value": ".+@.+"},
+    )
 
     mail = StripeSendEmailOperator(
         task_id="mail_courier",
@@ -84,7 +88,7 @@ when Stripe already holds the values). `read_customer` reads the customer back â
         mark_object_id="",
     )
 
-    update >> read >> courier_requested("{{ params.courier_email }}") >> mail
+    update >> read >> courier_requested >> mail
 
 
 if __name__ == "__main__":

@@ -157,7 +157,8 @@ class StripeBaseOperator(BaseOperator):
     ``condition`` makes the task conditional, the way a recipe says "if amount > 2,000 USD, tag the
     customer": a structured condition (:mod:`airflow_stripe_automation.conditions`) evaluated on
     ``stripe_object`` before anything else; when it does not hold the task is skipped. It works for
-    each mapped task on its own, where a branch operator's skips would not.
+    each mapped task on its own, where a branch operator's skips would not. Asset events of the
+    task's ``outlets`` carry the object's summary as their ``extra``.
 
     :param stripe_conn_id: the Stripe connection to use
     :param stripe_object: the Stripe object (a dict) the task is about (templated)
@@ -184,6 +185,17 @@ class StripeBaseOperator(BaseOperator):
         self.condition = condition
         if condition and "{{" not in repr(condition):
             validate_condition(condition, f"{kwargs.get('task_id')}.condition")  # a parse-time error
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """Attach the object acted on to the asset events of this task's ``outlets`` (for downstream DAGs)."""
+        super().post_execute(context, result)
+        if not self.outlets or not isinstance(self.stripe_object, Mapping):
+            return
+        from airflow_stripe_automation.objects import summarize
+
+        extra = summarize(self.stripe_object) if "object" in self.stripe_object else dict(self.stripe_object)
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = extra
 
     def pre_execute(self, context: Any) -> None:
         """Skip the task when ``condition`` does not hold for ``stripe_object``."""

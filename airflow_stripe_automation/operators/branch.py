@@ -1,4 +1,4 @@
-"""Branch on a Stripe object with structured conditions, on top of Airflow's branching."""
+"""Decide on a Stripe object with structured conditions: branch (unmapped flows) or continue-if (per object)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseBranchOperator
 
 from airflow_stripe_automation.conditions import evaluate, validate
+from airflow_stripe_automation.operators.base import StripeBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,3 +81,26 @@ def _task_ids(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
+
+
+class StripeContinueIfOperator(StripeBaseOperator):
+    """
+    Go on only when the Stripe object meets ``condition``: otherwise skip, and with it what follows.
+
+    The task skips *itself* (``condition`` on :class:`StripeBaseOperator`), and Airflow's trigger rules
+    skip the tasks after it for that object. Unlike a branch or short-circuit, which skip other
+    tasks, this works per object inside a mapped task group. Returns the object, for the next step.
+
+    :param stripe_object: the object tested, a dict (templated; XComArgs resolve)
+    :param condition: the structured condition it must meet (templated)
+    """
+
+    ui_color = "#a5a1ff"
+
+    def __init__(self, *, condition: Mapping[str, Any], **kwargs: Any) -> None:
+        if not condition:
+            raise ValueError(f"{kwargs.get('task_id')}: condition is required")
+        super().__init__(condition=condition, **kwargs)
+
+    def execute(self, context: Context) -> Any:
+        return self.stripe_object

@@ -155,8 +155,8 @@ def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(run_dag, stripe
         ("/orders/paid", f"invoice-paid-{invoice.id}", invoice.id, "SO-77")]
     with create_session() as session:
         events = [e.extra for e in session.query(AssetEvent).filter_by(source_run_id=dag_run.run_id).all()]
-    assert events == [{"invoice": invoice.id, "order_id": "SO-77", "amount_paid": 30000, "currency": "usd",
-                       "customer": cus.id}]
+    assert [(e["id"], e["metadata"]["order_id"], e["amount_paid"], e["currency"], e["customer"]) for e in events] == [
+        (invoice.id, "SO-77", 30000, "usd", cus.id)]
     (mail,) = smtp.messages
     assert mail.subject == f"Invoice {invoice.number} paid: $300.00" and "<td>SO-77</td>" in mail.body
 
