@@ -77,3 +77,55 @@ def make_context(stripe_connection):
         return {"ti": ti, "dag_run": SimpleNamespace(run_after=None, queued_at=None, conf={}), "run_id": run_id}
 
     return _make
+
+
+def run(dag, conf=None, **kwargs):
+    """Run ``dag`` with ``dag.test()``; return ``(dag_run, {task_id or (task_id, map_index): ti})``.
+
+    A freshly parsed copy runs: running a task folds the run's conf into the DAG's Param objects in
+    place (a worker parses the file afresh for each task), which would leak into the next run here.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    dag = DagBag(dag_folder=dag.fileloc).dags[dag.dag_id]
+    dag_run = dag.test(run_conf=conf, **kwargs)
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag.dag_id, run_id=dag_run.run_id).all()
+        by_task = {}
+        for ti in tis:
+            session.expunge(ti)
+            by_task[ti.task_id if ti.map_index < 0 else (ti.task_id, ti.map_index)] = ti
+    return dag_run, by_task
+
+
+@pytest.fixture
+def xcoms(airflow_db):
+    """``xcoms(dag_run)`` -> {(task_id, key): value} of everything the run pushed."""
+
+    def _read(dag_run):
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+            return {(row.task_id, row.key): row.value for row in rows}
+
+    return _read
+
+
+@pytest.fixture
+def smtp_connection(smtp_sink, monkeypatch):
+    """Point Airflow's ``smtp_default`` connection at the local SMTP sink; returns the sink."""
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp_sink.airflow_connection()))
+    return smtp_sink
+
+
+@pytest.fixture
+def customer_with_card(stripe_client):
+    """A saved customer whose default payment method is a Visa test card."""
+    cus = stripe_client.v1.customers.create(params={"email": "lead-buyer@example.com", "name": "Lead Buyer"})
+    pm = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": cus.id})
+    stripe_client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}})
+    return cus

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run
 
 RECIPES_DIR = REPO / "dags"
 EXAMPLES_DIR = REPO / "example_dags"
@@ -37,38 +35,6 @@ def example_bag(airflow_db, stripe_connection):
 
 
 @pytest.fixture
-def smtp_connection(smtp_sink):
-    """Point ``smtp_default`` at the local SMTP sink for the test."""
-    previous = os.environ.get("AIRFLOW_CONN_SMTP_DEFAULT")
-    os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(smtp_sink.airflow_connection())
-    yield smtp_sink
-    if previous is None:
-        os.environ.pop("AIRFLOW_CONN_SMTP_DEFAULT", None)
-    else:
-        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = previous
-
-
-def run(dag: Any, conf: dict[str, Any] | None = None, **kwargs: Any):
-    """Run ``dag`` with ``dag.test()``; return ``(dag_run, {task_id or (task_id, map_index): ti})``."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    # dag.test() writes a run's conf into the tasks' Param objects (a worker would parse the file
-    # afresh for each task): run a freshly parsed copy, so the next run starts from the defaults.
-    fresh = DagBag(dag_folder=dag.fileloc)
-    dag = fresh.dags[dag.dag_id]
-    dag_run = dag.test(run_conf=conf, **kwargs)
-    with create_session() as session:
-        tis = session.query(TaskInstance).filter_by(dag_id=dag.dag_id, run_id=dag_run.run_id).all()
-        by_task = {}
-        for ti in tis:
-            session.expunge(ti)
-            by_task[ti.task_id if ti.map_index < 0 else (ti.task_id, ti.map_index)] = ti
-    return dag_run, by_task
-
-
-@pytest.fixture
 def run_recipe(recipe_bag, stripe_server):
     """``run_recipe(dag_id, conf)`` runs a shipped recipe's DAG against a fresh local Stripe server."""
 
@@ -77,18 +43,3 @@ def run_recipe(recipe_bag, stripe_server):
         return run(recipe_bag.dags[dag_id], conf, **kwargs)
 
     return _run
-
-
-@pytest.fixture
-def xcoms(airflow_db):
-    """``xcoms(dag_run)`` -> {(task_id, key): value} of everything the run pushed."""
-
-    def _read(dag_run) -> dict[tuple[str, str], Any]:
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
-            return {(row.task_id, row.key): row.value for row in rows}
-
-    return _read

@@ -11,11 +11,8 @@ EXAMPLE_DAG = "stripe_pay_per_lead"
 
 
 @pytest.fixture
-def customer(stripe_client):
-    cus = stripe_client.v1.customers.create(params={"email": "lead-buyer@example.com", "name": "Lead Buyer"})
-    pm = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": cus.id})
-    stripe_client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}})
-    return cus
+def customer(customer_with_card):
+    return customer_with_card
 
 
 def _intents(stripe_client, customer_id):

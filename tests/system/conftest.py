@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 
@@ -24,39 +22,7 @@ def dag_bag(airflow_db, stripe_connection):
 
 @pytest.fixture
 def run_dag(dag_bag, stripe_server):
-    """Run a DAG with ``dag.test()`` and return ``(dag_run, {task_id: task instance})``."""
+    """Run a DAG with ``dag.test()`` and return ``(dag_run, {task_id or (task_id, map_index): ti})``."""
+    from tests.conftest import run
 
-    def _run(dag_id: str, conf: dict[str, Any] | None = None, **kwargs: Any):
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
-
-        # A freshly parsed DAG per run: running a task folds the run's conf into the DAG's Param
-        # objects in place, which would leak one run's conf into the next in this process.
-        from airflow.dag_processing.dagbag import DagBag
-
-        dag = DagBag(dag_folder=dag_bag[dag_id].fileloc).get_dag(dag_id)
-        dag_run = dag.test(run_conf=conf, **kwargs)
-        with create_session() as session:
-            tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dag_run.run_id).all()
-            by_task = {}
-            for ti in tis:
-                session.expunge(ti)
-                by_task[ti.task_id if ti.map_index < 0 else (ti.task_id, ti.map_index)] = ti
-        return dag_run, by_task
-
-    return _run
-
-
-@pytest.fixture
-def xcoms(airflow_db):
-    """``xcoms(dag_run)`` -> {(task_id, key): value} of everything the run pushed."""
-
-    def _read(dag_run) -> dict[tuple[str, str], Any]:
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
-            return {(row.task_id, row.key): row.value for row in rows}
-
-    return _read
+    return lambda dag_id, conf=None, **kwargs: run(dag_bag[dag_id], conf, **kwargs)

@@ -10,12 +10,6 @@ DAG_ID = "test_mail_branch"
 
 
 @pytest.fixture
-def smtp_connection(smtp_sink, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp_sink.airflow_connection()))
-    return smtp_sink
-
-
-@pytest.fixture
 def payment(stripe_client):
     def _pay(amount: int, currency: str = "usd"):
         customer = stripe_client.v1.customers.create(params={"email": f"c{amount}@example.com"})

@@ -15,12 +15,6 @@ RUN_AT = HOUR.add(hours=1)
 
 
 @pytest.fixture
-def smtp(smtp_sink, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp_sink.airflow_connection()))
-    return smtp_sink
-
-
-@pytest.fixture
 def seeded(stripe_server, stripe_client):
     """2,500 / 1,500 / 500 USD and 5,000,000 JPY inside the hour; 3,000 USD the hour before."""
     inside = int(HOUR.add(minutes=20).timestamp())
@@ -32,7 +26,7 @@ def seeded(stripe_server, stripe_client):
     return {"big": big, "medium": medium, "small": small, "yen": yen, "earlier": earlier}
 
 
-def test_r3_tags_vip_and_mails_per_branch(run_dag, stripe_client, smtp, seeded):
+def test_r3_tags_vip_and_mails_per_branch(run_dag, stripe_client, smtp_connection, seeded):
     dag_run, tis = run_dag("stripe_tag_valuable_customers", logical_date=RUN_AT)
     assert dag_run.state == "success"
 
@@ -40,15 +34,15 @@ def test_r3_tags_vip_and_mails_per_branch(run_dag, stripe_client, smtp, seeded):
         return stripe_client.v1.customers.retrieve(seeded[key].customer).metadata.to_dict().get("tier")
 
     assert [tier(k) for k in ("big", "medium", "small", "yen", "earlier")] == ["VIP", None, None, None, None]
-    subjects = sorted(m.subject for m in smtp.messages)
+    subjects = sorted(m.subject for m in smtp_connection.messages)
     assert subjects == [
         f"Valuable customer: $1,500.00 from {seeded['medium'].customer}",
         f"Valuable customer: $2,500.00 from {seeded['big'].customer}",
     ]
-    assert all(m.rcpt_tos == ["team@example.com"] for m in smtp.messages)
+    assert all(m.rcpt_tos == ["team@example.com"] for m in smtp_connection.messages)
 
 
-def test_r2_mails_each_large_payment_once_even_when_replayed(run_dag, smtp, stripe_server, seeded):
+def test_r2_mails_each_large_payment_once_even_when_replayed(run_dag, smtp_connection, stripe_server, seeded):
     first, _ = run_dag("stripe_personalize_orders", logical_date=RUN_AT)
     writes = len(stripe_server.write_requests())
     replay, _ = run_dag(
@@ -58,10 +52,10 @@ def test_r2_mails_each_large_payment_once_even_when_replayed(run_dag, smtp, stri
     )
 
     assert first.state == replay.state == "success"
-    assert sorted(m.subject for m in smtp.messages) == [
+    assert sorted(m.subject for m in smtp_connection.messages) == [
         "Add a handwritten thank-you note: $1,500.00 order",
         "Add a handwritten thank-you note: $2,500.00 order",
     ]
-    body = next(m.body for m in smtp.messages if "$2,500.00" in m.subject)
+    body = next(m.body for m in smtp_connection.messages if "$2,500.00" in m.subject)
     assert f"<td>{seeded['big'].customer}</td>" in body and f"<td>{seeded['big'].id}</td>" in body
     assert len(stripe_server.write_requests()) == writes  # the replay found the marks: no mail, no write

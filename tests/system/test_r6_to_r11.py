@@ -14,18 +14,12 @@ from tests.testing.billing_helpers import customer, draft_invoice, price, subscr
 HOUR = 3600
 
 
-@pytest.fixture
-def smtp(smtp_sink, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp_sink.airflow_connection()))
-    return smtp_sink
-
-
 def window(start: int, end: int) -> dict[str, str]:
     """The run conf that replays [start, end) (server time, unix seconds)."""
     return {"since": pendulum.from_timestamp(start).isoformat(), "until": pendulum.from_timestamp(end).isoformat()}
 
 
-def test_r6_mails_each_high_value_overdue_invoice_once(run_dag, stripe_server, stripe_client, smtp):
+def test_r6_mails_each_high_value_overdue_invoice_once(run_dag, stripe_server, stripe_client, smtp_connection):
     cus = customer(stripe_client, card=None, email="late@example.com", name="Late Payer")
     start = stripe_server.now()
     big, small, paid = (
@@ -43,14 +37,14 @@ def test_r6_mails_each_high_value_overdue_invoice_once(run_dag, stripe_server, s
     again, _ = run_dag("stripe_overdue_invoice_alert", conf)
 
     assert dag_run.state == again.state == "success"
-    (mail,) = smtp.messages
+    (mail,) = smtp_connection.messages
     assert mail.subject == "Invoice over $500.00 is 0 days overdue"
     assert mail.rcpt_tos == ["collections@example.com"]
     assert f"<td>{big.number}</td>" in mail.body and "<td>$600.00</td>" in mail.body
     assert start < big.due_date
 
 
-def test_r7_confirms_each_cancellation_to_the_customer_once(run_dag, stripe_server, stripe_client, smtp):
+def test_r7_confirms_each_cancellation_to_the_customer_once(run_dag, stripe_server, stripe_client, smtp_connection):
     cus = customer(stripe_client, email="leaving@example.com", name="Lea Ving")
     sub = subscribe(stripe_client, cus.id, price(stripe_client, 2000, interval="month").id)
     stripe_client.v1.subscriptions.cancel(sub.id)
@@ -60,7 +54,7 @@ def test_r7_confirms_each_cancellation_to_the_customer_once(run_dag, stripe_serv
     again, _ = run_dag("stripe_cancellation_confirmation", conf)
 
     assert dag_run.state == again.state == "success"
-    (mail,) = smtp.messages
+    (mail,) = smtp_connection.messages
     assert mail.rcpt_tos == ["leaving@example.com"] and mail.subject == "Your subscription has been canceled"
     assert "Hello Lea Ving" in mail.body and "($20.00 per month)" in mail.body
     assert "https://example.com/why" in mail.body
@@ -96,7 +90,7 @@ def test_r8_without_a_price_only_credits(run_dag, stripe_server, stripe_client):
     assert list(stripe_client.v1.subscriptions.list(params={"customer": new.id}).auto_paging_iter()) == []
 
 
-def test_r9_one_payment_link_per_order_mailed_once(run_dag, stripe_client, smtp):
+def test_r9_one_payment_link_per_order_mailed_once(run_dag, stripe_client, smtp_connection):
     conf = {"order_id": "SO-1042", "customer_email": "buyer@example.com", "amount": 12500, "currency": "eur"}
     dag_run, tis = run_dag("stripe_payment_link_email", conf)
     again, _ = run_dag("stripe_payment_link_email", conf)
@@ -106,7 +100,7 @@ def test_r9_one_payment_link_per_order_mailed_once(run_dag, stripe_client, smtp)
     assert len(links) == 1 and links[0].url.startswith("https://buy.stripe.com/")
     items = stripe_client.v1.payment_links.line_items.list(links[0].id).data
     assert [(i.amount_total, i.currency) for i in items] == [(12500, "eur")]
-    (mail,) = smtp.messages
+    (mail,) = smtp_connection.messages
     assert mail.rcpt_tos == ["buyer@example.com"] and links[0].url in mail.body
 
 
@@ -135,7 +129,7 @@ def order_system(monkeypatch):
     server.shutdown()
 
 
-def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(run_dag, stripe_server, stripe_client, smtp,
+def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(run_dag, stripe_server, stripe_client, smtp_connection,
                                                                  order_system):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
@@ -157,7 +151,7 @@ def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(run_dag, stripe
         events = [e.extra for e in session.query(AssetEvent).filter_by(source_run_id=dag_run.run_id).all()]
     assert [(e["id"], e["metadata"]["order_id"], e["amount_paid"], e["currency"], e["customer"]) for e in events] == [
         (invoice.id, "SO-77", 30000, "usd", cus.id)]
-    (mail,) = smtp.messages
+    (mail,) = smtp_connection.messages
     assert mail.subject == f"Invoice {invoice.number} paid: $300.00" and "<td>SO-77</td>" in mail.body
 
 
