@@ -25,8 +25,9 @@ from airflow_stripe_automation.conditions import evaluate as evaluate_condition
 from airflow_stripe_automation.conditions import validate as validate_condition
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, translate
 from airflow_stripe_automation.hooks.stripe import StripeHook
-from airflow_stripe_automation.idempotency import ActionKey, action_key
+from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey, action_key
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
+from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
 
 if TYPE_CHECKING:
     import jinja2
@@ -121,9 +122,26 @@ def validate_count(value: Any, field: str) -> int:
     return number
 
 
+def validate_money(amount: Any, currency: Any, field: str = "amount") -> tuple[int, str]:
+    """
+    Return ``(amount, currency)`` as Stripe takes them (minor units, lowercase code), or raise :class:`StripeInputError`.
+
+    :param amount: minor units of ``currency`` (an int, or digits as a rendered template gives them)
+    :param currency: a currency code Stripe supports
+    :param field: the operator argument holding the amount, for the message
+    """
+    try:
+        code = normalize_currency(currency)
+        return validate_amount(amount, code, field=field), code
+    except InvalidMoneyError as err:
+        raise StripeInputError(str(err)) from None
+
+
 def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
     """
     Return ``metadata`` as Stripe accepts it (≤50 keys of ≤40 chars, values ≤500 chars), or raise.
+
+    The key of the provider's own mark is refused: a user value there would fake "already done".
 
     :param metadata: a mapping of keys to values (values are sent as strings)
     :param field: the operator argument, for the message
@@ -138,6 +156,8 @@ def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
     for key, value in metadata.items():
         if not isinstance(key, str) or not key or len(key) > 40 or "[" in key or "]" in key:
             raise StripeInputError(f"{field} key {key!r} must be 1–40 characters without square brackets")
+        if key == MARK_METADATA_KEY:
+            raise StripeInputError(f"{field} key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         text = "" if value is None else str(value)
         if len(text) > 500:
             raise StripeInputError(f"{field}[{key!r}] is longer than Stripe's 500 characters")

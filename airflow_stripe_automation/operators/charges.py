@@ -6,9 +6,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeCardDeclined, StripeInputError
-from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
-from airflow_stripe_automation.money import InvalidMoneyError, format_money, normalize_currency, validate_amount
-from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_id, validate_metadata
+from airflow_stripe_automation.idempotency import ActionKey
+from airflow_stripe_automation.money import format_money
+from airflow_stripe_automation.operators.base import (
+    StripeWriteOperator,
+    plain,
+    validate_id,
+    validate_metadata,
+    validate_money,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -72,11 +78,7 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
 
     def validate(self) -> dict[str, Any]:
         customer = validate_id(self.customer_id, "cus_", "customer_id")
-        try:
-            currency = normalize_currency(self.currency)
-            amount = validate_amount(self.amount, currency)
-        except InvalidMoneyError as err:
-            raise StripeInputError(str(err)) from None
+        amount, currency = validate_money(self.amount, self.currency)
         payment_method = validate_id(self.payment_method, "pm_", "payment_method", required=False)
         if self.description is not None and not isinstance(self.description, str):
             raise StripeInputError(f"description must be text, got {type(self.description).__name__}")
@@ -84,8 +86,6 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
         if suffix and len(suffix) > 22:
             raise StripeInputError("statement_descriptor_suffix must be at most 22 characters")
         metadata = validate_metadata(self.metadata)
-        if MARK_METADATA_KEY in metadata:
-            raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         return {
             "customer": customer,
             "amount": amount,

@@ -6,9 +6,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
-from airflow_stripe_automation.money import InvalidMoneyError, format_money, normalize_currency, validate_amount
-from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_id, validate_metadata
+from airflow_stripe_automation.idempotency import ActionKey
+from airflow_stripe_automation.money import format_money
+from airflow_stripe_automation.operators.base import (
+    StripeWriteOperator,
+    plain,
+    validate_id,
+    validate_metadata,
+    validate_money,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -64,16 +70,10 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
 
     def validate(self) -> dict[str, Any]:
         customer = validate_id(self.customer_id, "cus_", "customer_id")
-        try:
-            currency = normalize_currency(self.currency)
-            amount = validate_amount(self.amount, currency)
-        except InvalidMoneyError as err:
-            raise StripeInputError(str(err)) from None
+        amount, currency = validate_money(self.amount, self.currency)
         if self.method not in METHODS:
             raise StripeInputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         metadata = validate_metadata(self.metadata)
-        if MARK_METADATA_KEY in metadata:
-            raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         description = (self.description or "").strip() or "Credit"
         return {
             "customer": customer,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
+from airflow_stripe_automation.idempotency import ActionKey
 from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_id, validate_metadata
 
 if TYPE_CHECKING:
@@ -69,8 +69,6 @@ class StripeUpdateCustomerMetadataOperator(_CustomerUpdate):
         metadata = validate_metadata(self.metadata)
         if not metadata:
             raise StripeInputError('metadata is required: the keys to set (or remove with "")')
-        if MARK_METADATA_KEY in metadata:
-            raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         return {"customer": customer, "changes": metadata}
 
     def describe(self, inputs: dict[str, Any]) -> str:

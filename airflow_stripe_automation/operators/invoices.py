@@ -228,7 +228,7 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
         if method == "send_invoice":
             days = validate_count(self.days_until_due, "days_until_due")
         metadata = validate_metadata(self.metadata)
-        for reserved in (MARK_METADATA_KEY, ORDER_METADATA_KEY, SENT_METADATA_KEY):
+        for reserved in (ORDER_METADATA_KEY, SENT_METADATA_KEY):
             if reserved in metadata:
                 raise StripeInputError(f"metadata key {reserved!r} is set by the operator")
         if self.description is not None and not isinstance(self.description, str):

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.idempotency import MARK_METADATA_KEY
 from airflow_stripe_automation.objects import summarize
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -93,8 +92,6 @@ class StripeCreateSubscriptionOperator(StripeWriteOperator):
             None if is_unset(self.trial_period_days) else validate_count(self.trial_period_days, "trial_period_days")
         )
         metadata = validate_metadata(self.metadata)
-        if MARK_METADATA_KEY in metadata:
-            raise StripeInputError(f"metadata key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
         return {
             "customer": customer,
             "price": price,

@@ -279,7 +279,8 @@ def test_items_may_come_as_json_from_a_template(stripe_client, make_context, cus
         ({"currency": "usdx"}, "not a currency Stripe supports"),
         ({"collection_method": "invoice"}, "collection_method must be one of"),
         ({"days_until_due": "-3"}, "days_until_due must be a positive whole number"),
-        ({"metadata": {"airflow_action": "x"}}, "set by the operator"),
+        ({"metadata": {"airflow_action": "x"}}, "reserved for the provider's mark"),
+        ({"metadata": {"order_id": "x"}}, "set by the operator"),
     ],
 )
 def test_create_invoice_refuses_bad_input_without_any_request(stripe_server, make_context, kwargs, message):
