@@ -1,8 +1,9 @@
 """The demo: recipe R1 (pay per lead) on an embedded SQLite Airflow against the local Stripe server.
 
 Run it with ``make demo``. It starts the local Stripe server, creates an Airflow home in
-``.airflow_home/`` (SQLite), seeds two customers, triggers ``stripe_pay_per_lead`` for each, shows
-that a second run of the same lead is not charged twice, and prints what Stripe holds afterwards.
+``.airflow_home/`` (SQLite), seeds two customers (one with a card that declines), triggers
+``stripe_pay_per_lead`` three times, replays the first run's charge task as a retry would (it finds
+its payment and charges nothing), and prints what Stripe holds afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = REPO / ".airflow_home"
+HOME = Path(os.environ.get("DEMO_AIRFLOW_HOME", REPO / ".airflow_home"))
 
 
 def _configure_airflow() -> None:
@@ -81,6 +82,21 @@ def main() -> int:
             print(f"• Triggering stripe_pay_per_lead with conf {json.dumps(conf)}", flush=True)
             runs.append((conf, dag.test(run_conf=conf)))
 
+        # A retry or a clear of run 1's task runs the operator again with the same run: it must find
+        # the payment it made (its idempotency key and its mark) and charge nothing.
+        from types import SimpleNamespace
+
+        from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator
+
+        first_conf, first_run = runs[0]
+        replay = StripeOneTimeChargeOperator(
+            task_id="charge_lead", customer_id=first_conf["customer_id"], amount=first_conf["amount"],
+            currency=first_conf["currency"], description=first_conf["description"],
+        ).execute({
+            "ti": SimpleNamespace(dag_id=dag.dag_id, task_id="charge_lead", run_id=first_run.run_id, map_index=-1),
+            "dag_run": SimpleNamespace(run_after=first_run.run_after, queued_at=None),
+        })
+
         print("\nWhat happened")
         for conf, run in runs:
             print(f"  run {run.run_id}: {run.state} — {format_money(conf['amount'], conf['currency'])} "
@@ -91,13 +107,17 @@ def main() -> int:
                 error = pi.last_payment_error.decline_code if pi.last_payment_error else ""
                 print(f"  {pi.id} {cus} {format_money(pi.amount, pi.currency):>8} {pi.status:<24} "
                       f"{pi.description or ''} {error}")
+        print(f"\n  Replaying run 1's charge task (as a retry or a clear would): already done = "
+              f"{replay['already_done']}, payment {replay['id']}, nothing charged")
         writes = [r for r in server.write_requests() if r["path"] == "/v1/payment_intents"]
         print(f"\n  PaymentIntent creates sent: {len(writes)}, each with an idempotency key:")
         for r in writes:
             print(f"    {r['idempotency_key']}")
 
         succeeded = [r for _, r in runs if r.state == "success"]
-        expected_ok = len(succeeded) == 2 and runs[2][1].state == "failed"
+        expected_ok = (
+            len(succeeded) == 2 and runs[2][1].state == "failed" and replay["already_done"] and len(writes) == 3
+        )
         print("\nDemo finished:", "as expected" if expected_ok else "UNEXPECTED RESULT")
         return 0 if expected_ok else 1
 
