@@ -1311,12 +1311,17 @@ def add_lines(ctx: Ctx) -> dict[str, Any]:
     ]
     for plan in plans:
         invoice_items.apply_line(ctx, invoice, customer, plan)
+    _apply_invoice_metadata(ctx, invoice, p)
+    return respond(ctx, invoice)
+
+
+def _apply_invoice_metadata(ctx: Ctx, invoice: dict[str, Any], p: dict[str, Any]) -> None:
+    """``invoice_metadata`` of add_lines / remove_lines: merged into the invoice's metadata."""
     if "invoice_metadata" in p:
         merged = merge_metadata(invoice["metadata"], p["invoice_metadata"], p["invoice_metadata"] is None)
-        previous = store.update(invoice, {"metadata": merged})
+        previous = ctx.store.update(invoice, {"metadata": merged})
         if previous:
             ctx.emit("invoice.updated", invoice, previous)
-    return respond(ctx, invoice)
 
 
 @family.post("/v1/invoices/{id}/remove_lines")
@@ -1347,11 +1352,7 @@ def remove_lines(ctx: Ctx) -> dict[str, Any]:
             invoice_items.remove(ctx, item)
         else:
             detach_item(ctx, item)
-    if "invoice_metadata" in p:
-        merged = merge_metadata(invoice["metadata"], p["invoice_metadata"], p["invoice_metadata"] is None)
-        previous = store.update(invoice, {"metadata": merged})
-        if previous:
-            ctx.emit("invoice.updated", invoice, previous)
+    _apply_invoice_metadata(ctx, invoice, p)
     return respond(ctx, invoice)
 
 
