@@ -203,3 +203,102 @@ def test_refusals(stripe_client, stripe_server, price):
     assert err.param == "transfer_data"  # Connect is not supported: said so, not ignored
     assert stripe_server.state.store.count("payment_link") == 0
     assert stripe_server.events("payment_link.created") == []
+
+
+# -- "customer chooses what to pay" prices (custom_unit_amount) --------------------------------
+
+
+def _custom_price(client, **custom):
+    return client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "product_data": {"name": "Donation"},
+            "custom_unit_amount": {"enabled": True, **custom},
+        }
+    )
+
+
+def test_custom_amount_price_shape(stripe_client, stripe_server, http):
+    chosen = _custom_price(stripe_client, minimum=500, maximum=50000, preset=2500)
+    assert chosen.custom_unit_amount.to_dict() == {"maximum": 50000, "minimum": 500, "preset": 2500}
+    assert (chosen.unit_amount, chosen.unit_amount_decimal) == (None, None)
+    assert (chosen.billing_scheme, chosen.type, chosen.recurring, chosen.active) == ("per_unit", "one_time", None, True)
+    body = http("GET", f"/v1/prices/{chosen.id}").body
+    assert_shape(body)
+    assert "enabled" not in body["custom_unit_amount"]  # a request field: the price shows maximum/minimum/preset
+    bare = _custom_price(stripe_client)
+    assert bare.custom_unit_amount.to_dict() == {"maximum": None, "minimum": None, "preset": None}
+    fixed = stripe_client.v1.prices.create(
+        params={"currency": "usd", "unit_amount": 100, "product_data": {"name": "Fixed"}}
+    )
+    assert fixed.custom_unit_amount is None
+    assert [e["data"]["object"]["id"] for e in stripe_server.events("price.created")] == [chosen.id, bare.id, fixed.id]
+
+
+def test_custom_amount_price_refusals(stripe_client, stripe_server):
+    def refused(**extra):
+        params = {"currency": "usd", "product_data": {"name": "Donation"}, **extra}
+        with pytest.raises(stripe.InvalidRequestError) as info:
+            stripe_client.v1.prices.create(params=params)
+        assert info.value.http_status == 400
+        return info.value
+
+    err = refused(unit_amount=1000, custom_unit_amount={"enabled": True})
+    assert err.param == "custom_unit_amount"
+    assert "You may only specify one of these parameters: unit_amount, custom_unit_amount." in err.user_message
+    err = refused(custom_unit_amount={"enabled": True, "minimum": 1000, "maximum": 5000, "preset": 6000})
+    assert err.param == "custom_unit_amount[preset]"
+    err = refused(custom_unit_amount={"enabled": True, "minimum": 1000, "preset": 500})
+    assert err.param == "custom_unit_amount[preset]"
+    err = refused(custom_unit_amount={"enabled": True}, recurring={"interval": "month"})
+    assert err.param == "recurring"
+    assert refused(custom_unit_amount={"minimum": 1000}).param == "custom_unit_amount[enabled]"
+    assert stripe_server.state.store.count("price") == 0 and stripe_server.state.store.count("product") == 0
+
+
+def test_link_with_a_custom_amount_price(stripe_client, price):
+    chosen = _custom_price(stripe_client, minimum=500, maximum=50000, preset=2500)
+    link = stripe_client.v1.payment_links.create(params={"line_items": [{"price": chosen.id, "quantity": 1}]})
+    assert link.currency == "usd"
+    (item,) = stripe_client.v1.payment_links.line_items.list(link.id).data
+    assert (item.quantity, item.amount_subtotal, item.amount_total, item.description) == (1, 2500, 2500, "Donation")
+    assert item.adjustable_quantity is None
+    assert item.price.id == chosen.id and item.price.custom_unit_amount.preset == 2500
+
+    bare = _custom_price(stripe_client)
+    link = stripe_client.v1.payment_links.create(params={"line_items": [{"price": bare.id, "quantity": 1}]})
+    (item,) = stripe_client.v1.payment_links.line_items.list(link.id).data
+    assert (item.amount_subtotal, item.amount_total) == (0, 0)  # no preset: the customer starts from nothing
+
+    assert _refused(stripe_client, {"line_items": [{"price": chosen.id, "quantity": 2}]}).param == (
+        "line_items[0][quantity]"
+    )
+    err = _refused(
+        stripe_client,
+        {"line_items": [{"price": chosen.id, "quantity": 1, "adjustable_quantity": {"enabled": True}}]},
+    )
+    assert err.param == "line_items[0][adjustable_quantity]"
+    err = _refused(
+        stripe_client, {"line_items": [{"price": price.id, "quantity": 1}, {"price": chosen.id, "quantity": 1}]}
+    )
+    assert err.param == "line_items"  # a custom-amount price must be the link's only line item
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.payment_links.update(link.id, params={"line_items": [{"id": item.id, "quantity": 3}]})
+    assert info.value.param == "line_items[0][quantity]"
+
+
+def test_invoice_items_and_subscriptions_refuse_custom_amount_prices(stripe_client):
+    from .billing_helpers import customer
+
+    chosen = _custom_price(stripe_client, preset=2500)
+    cus = customer(stripe_client)
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.invoice_items.create(params={"customer": cus.id, "pricing": {"price": chosen.id}})
+    assert info.value.http_status == 400 and info.value.param == "pricing[price]"
+    assert "custom_unit_amount" in info.value.user_message
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": chosen.id}]})
+    assert info.value.http_status == 400 and info.value.param == "items[0][price]"
+    assert "custom_unit_amount" in info.value.user_message
+    assert stripe_client.v1.invoice_items.list().data == []
+    assert stripe_client.v1.subscriptions.list().data == []

@@ -9,6 +9,9 @@ recurring price is a subscription link: ``payment_intent_data`` and ``customer_c
 refused there, ``subscription_data`` is refused without one. The ``url`` is
 ``https://buy.stripe.com/test_...``. ``GET /v1/payment_links/{id}/line_items`` lists ``item``
 objects in order with their ``price`` expanded. Events ``payment_link.created`` / ``.updated``.
+A "customer chooses what to pay" price (``custom_unit_amount``, see :mod:`.prices`) must be the
+link's only line item, with quantity 1 and no ``adjustable_quantity``; its item's amounts are the
+price's ``preset`` (or 0).
 """
 
 from __future__ import annotations
@@ -213,6 +216,19 @@ def _product_name(ctx: Ctx, price: dict[str, Any]) -> str | None:
 # -- line items -------------------------------------------------------------------------------
 
 
+def _check_custom_line(quantity: int, adjustable: dict[str, Any] | None, param: str) -> None:
+    """Stripe: the line item of a custom-amount price has quantity 1 and no adjustable quantity."""
+    if quantity != 1:
+        raise errors.invalid(
+            "The quantity of a line item with a custom_unit_amount price must be 1.", f"{param}[quantity]"
+        )
+    if adjustable and adjustable.get("enabled"):
+        raise errors.invalid(
+            "adjustable_quantity cannot be enabled on a line item with a custom_unit_amount price.",
+            f"{param}[adjustable_quantity]",
+        )
+
+
 def _adjustable(value: dict[str, Any] | None, quantity: int, param: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -323,10 +339,14 @@ def create_payment_link(ctx: Ctx) -> dict[str, Any]:
             raise errors.missing_param(f"{param}[quantity]")
         if "price" in line:
             price = _stored_price(ctx, line["price"], f"{param}[price]")
-            if price["billing_scheme"] == "tiered" or price["custom_unit_amount"]:
-                raise errors.invalid(
-                    "Payment links only accept per-unit prices with a fixed unit amount.", f"{param}[price]"
-                )
+            if price["billing_scheme"] == "tiered":
+                raise errors.invalid("Payment links only accept per-unit prices.", f"{param}[price]")
+            if prices.is_custom(price):
+                if len(lines) > 1:
+                    raise errors.invalid(
+                        "A price with custom_unit_amount must be the only line item on a payment link.", "line_items"
+                    )
+                _check_custom_line(line["quantity"], line.get("adjustable_quantity"), param)
             plans.append((price, None))
         elif "price_data" in line:
             plans.append((None, _check_price_data(ctx, line["price_data"] or {}, f"{param}[price_data]")))
@@ -466,6 +486,8 @@ def update_payment_link(ctx: Ctx) -> dict[str, Any]:
         adjustable = item["adjustable_quantity"]
         if "adjustable_quantity" in line:
             adjustable = _adjustable(line["adjustable_quantity"], quantity, f"{param}[adjustable_quantity]")
+        if prices.is_custom(store.lookup(item["price"])):
+            _check_custom_line(quantity, adjustable, param)
         updates.append((item, quantity, adjustable))
     changes: dict[str, Any] = {}
     for key in (

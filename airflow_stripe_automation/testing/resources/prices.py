@@ -2,10 +2,14 @@
 
 Per-unit prices only (``unit_amount`` or ``unit_amount_decimal``), one-time or recurring
 (``recurring[interval]`` day/week/month/year, ``interval_count`` up to 3 years), with
-``transform_quantity`` and ``lookup_key`` (unique; ``transfer_lookup_key`` moves it). As at Stripe,
+``transform_quantity`` and ``lookup_key`` (unique; ``transfer_lookup_key`` moves it). A one-time
+price may instead let the customer choose what to pay: ``custom_unit_amount[enabled]=true`` with
+optional ``minimum`` / ``maximum`` / ``preset`` (minor units); it has ``unit_amount`` and
+``unit_amount_decimal`` null and ``custom_unit_amount`` ``{maximum, minimum, preset}``, sells only
+through payment links, and is refused by invoice items and subscriptions (:func:`check_purchasable`). As at Stripe,
 the amounts and currency of a price never change after creation, ``tax_behavior`` can only be set
 once, prices cannot be deleted (archive them with ``active=false``), and the list returns active
-prices unless ``active=false`` is asked for. Tiered and custom-amount prices, multi-currency
+prices unless ``active=false`` is asked for. Tiered prices, multi-currency
 ``currency_options`` and metered (``usage_type=metered``) prices are refused with a 400 naming the
 parameter, not silently ignored. Other families use the helpers here: :func:`amount` (what a
 quantity of a price costs), :func:`check_data` / :func:`create_inline` (``price_data``).
@@ -22,6 +26,7 @@ from ..params import (
     anything,
     array,
     boolean,
+    check_minimum,
     currency,
     enum,
     integer,
@@ -76,11 +81,12 @@ _RECURRING = {
     "usage_type": enum("licensed", "metered"),
 }
 _TRANSFORM = {"divide_by": integer(1), "round": enum("down", "up")}
+_CUSTOM = {"enabled": boolean, "maximum": _unit_amount, "minimum": _unit_amount, "preset": _unit_amount}
 _AMOUNTS = {
     "currency": currency,
     "unit_amount": _unit_amount,
     "unit_amount_decimal": decimal_amount,
-    "custom_unit_amount": unsupported("custom amounts"),
+    "custom_unit_amount": _CUSTOM,
     "currency_options": unsupported("multi-currency prices"),
     "tax_behavior": enum("exclusive", "inclusive", "unspecified"),
     "metadata": metadata,
@@ -139,6 +145,9 @@ def _check_amounts(p: dict[str, Any], prefix: str = "") -> None:
 
     if not p.get("currency"):
         raise errors.missing_param(name("currency"))
+    if "custom_unit_amount" in p:
+        _check_custom(p, name)
+        return
     if "unit_amount" in p and "unit_amount_decimal" in p:
         raise errors.invalid(
             f"You may only specify one of these parameters: {name('unit_amount')}, {name('unit_amount_decimal')}.",
@@ -148,9 +157,57 @@ def _check_amounts(p: dict[str, Any], prefix: str = "") -> None:
         raise errors.missing_param(name("unit_amount"))
 
 
+def _check_custom(p: dict[str, Any], name) -> None:
+    """A "customer chooses what to pay" price: no fixed amount, one-time, preset within minimum..maximum."""
+    for fixed in ("unit_amount", "unit_amount_decimal"):
+        if fixed in p:
+            raise errors.invalid(
+                f"You may only specify one of these parameters: {name(fixed)}, {name('custom_unit_amount')}.",
+                name("custom_unit_amount"),
+            )
+    custom = p["custom_unit_amount"] or {}
+    if "enabled" not in custom:
+        raise errors.missing_param(f"{name('custom_unit_amount')}[enabled]")
+    if not custom["enabled"]:
+        raise errors.invalid(
+            "custom_unit_amount[enabled] must be true: to charge a fixed amount, omit custom_unit_amount and "
+            "pass unit_amount.",
+            f"{name('custom_unit_amount')}[enabled]",
+        )
+    low, high, preset = custom.get("minimum"), custom.get("maximum"), custom.get("preset")
+    if low is not None:
+        check_minimum(low, p["currency"], f"{name('custom_unit_amount')}[minimum]")
+    if low is not None and high is not None and low > high:
+        raise errors.invalid(
+            "custom_unit_amount[minimum] must be less than or equal to custom_unit_amount[maximum].",
+            f"{name('custom_unit_amount')}[minimum]",
+        )
+    if preset is not None and ((low is not None and preset < low) or (high is not None and preset > high)):
+        raise errors.invalid(
+            "custom_unit_amount[preset] must be between custom_unit_amount[minimum] and custom_unit_amount[maximum].",
+            f"{name('custom_unit_amount')}[preset]",
+        )
+    if p.get("recurring") is not None:
+        raise errors.invalid(
+            "Prices with custom_unit_amount cannot be recurring: custom unit amounts are only supported for "
+            "one-time prices.",
+            name("recurring"),
+        )
+
+
+def is_custom(price: dict[str, Any]) -> bool:
+    """Whether the customer chooses what to pay for this price (``custom_unit_amount``)."""
+    return price.get("custom_unit_amount") is not None
+
+
 def _fields(p: dict[str, Any], product_id: str) -> dict[str, Any]:
     """Price fields from validated parameters."""
-    if "unit_amount_decimal" in p:
+    custom = None
+    if "custom_unit_amount" in p:
+        given = p["custom_unit_amount"]
+        custom = {key: given.get(key) for key in ("maximum", "minimum", "preset")}
+        unit, text = None, None
+    elif "unit_amount_decimal" in p:
         exact = p["unit_amount_decimal"]
         unit = int(exact) if exact == exact.to_integral_value() else None
         text = format(exact.normalize(), "f") if exact else "0"
@@ -161,7 +218,7 @@ def _fields(p: dict[str, Any], product_id: str) -> dict[str, Any]:
     return {
         "billing_scheme": "per_unit",
         "currency": p["currency"],
-        "custom_unit_amount": None,
+        "custom_unit_amount": custom,
         "lookup_key": p.get("lookup_key"),
         "metadata": {k: v for k, v in (p.get("metadata") or {}).items() if v != ""},
         "nickname": p.get("nickname"),
@@ -387,6 +444,9 @@ def list_prices(ctx: Ctx) -> dict[str, Any]:
 
 
 def unit_decimal(price: dict[str, Any]) -> Decimal:
+    """The unit amount; for a custom-amount price, its ``preset`` (or 0) - what a payment link shows first."""
+    if is_custom(price):
+        return Decimal(price["custom_unit_amount"]["preset"] or 0)
     return Decimal(price["unit_amount_decimal"])
 
 
@@ -435,10 +495,16 @@ def line_description(price: dict[str, Any], product: dict[str, Any] | None, quan
 
 
 def check_purchasable(price: dict[str, Any], param: str, *, recurring: bool) -> None:
-    """The 400s Stripe gives for an inactive price or one of the wrong type."""
+    """The 400s Stripe gives for an inactive price, a custom-amount price or one of the wrong type."""
     if not price["active"]:
         raise errors.invalid(
             f"The price specified ({price['id']}) is inactive. This field only accepts active prices.", param
+        )
+    if is_custom(price):
+        raise errors.invalid(
+            f"The price specified ({price['id']}) has a custom_unit_amount (the customer chooses what to pay); "
+            "such prices can only be used in Checkout Sessions and Payment Links, not here.",
+            param,
         )
     wanted = "recurring" if recurring else "one_time"
     if price["type"] != wanted:
