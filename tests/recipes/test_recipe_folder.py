@@ -114,9 +114,8 @@ def _json_output(text: str):
     return json.loads(line)
 
 
-def test_airflow_dags_list_import_errors_names_the_broken_recipe(tmp_path):
-    """The CLI, as an ops person runs it, on a fresh Airflow home whose DAGs folder holds the recipes."""
-    folder = _folder_with_a_broken_recipe(tmp_path)
+def _list_import_errors(tmp_path: Path, folder: Path) -> subprocess.CompletedProcess:
+    """``airflow dags list-import-errors``, as an ops person runs it, on a fresh home whose DAGs folder is ``folder``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update({
         "AIRFLOW_HOME": str(tmp_path / "home"),
@@ -130,13 +129,27 @@ def test_airflow_dags_list_import_errors_names_the_broken_recipe(tmp_path):
         "$1" -m airflow dags reserialize > /dev/null 2>&1
         "$1" -m airflow dags list-import-errors -o json || echo "exit code $?"
     """)
-    proc = subprocess.run(["bash", "-c", script, "cli", sys.executable], check=False, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(["bash", "-c", script, "cli", sys.executable], check=False, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_airflow_dags_list_import_errors_names_the_broken_recipe(tmp_path):
+    proc = _list_import_errors(tmp_path, _folder_with_a_broken_recipe(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "exit code 1" in proc.stdout  # the command fails when there are import errors, as CI wants
     errors = _json_output(proc.stdout)
     assert [e["filepath"] for e in errors] == ["broken_lead.py"]  # only the broken recipe's entry file
     assert "broken_lead.yaml, line 11: steps[0].with.amout: unknown field 'amout'" in errors[0]["error"]
+
+
+def test_the_shipped_recipes_and_example_dags_have_no_import_errors(tmp_path):
+    """What the issue asks of dags/ + example_dags/: the CLI lists no import error."""
+    folder = tmp_path / "dags"
+    shutil.copytree(RECIPES_DIR, folder / "recipes", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(RECIPES_DIR.parent / "example_dags", folder / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    proc = _list_import_errors(tmp_path, folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "exit code" not in proc.stdout and _json_output(proc.stdout) == []
 
 
 def test_the_check_command_reports_broken_recipes_and_missing_entry_files(tmp_path):
