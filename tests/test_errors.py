@@ -1,0 +1,75 @@
+"""How Stripe errors reach Airflow: what fails at once, what is retried, with which message."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import stripe
+
+from airflow.sdk import RetryAction
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_stripe_automation.errors import (
+    StripeActionFailed,
+    StripeCardDeclined,
+    StripeRetryPolicy,
+    translate,
+)
+from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator
+
+
+def _declined(stripe_client):
+    cus = stripe_client.v1.customers.create(params={"email": "d@example.com"})
+    with pytest.raises(stripe.CardError) as info:
+        stripe_client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd", "customer": cus.id,
+                    "payment_method": "pm_card_chargeDeclinedInsufficientFunds", "confirm": True}
+        )
+    return info.value
+
+
+def test_a_decline_fails_at_once_with_the_decline_code_and_request_id(stripe_client):
+    err = translate(_declined(stripe_client), "a charge of $10.00")
+    assert isinstance(err, StripeCardDeclined) and isinstance(err, AirflowFailException)
+    assert err.decline_code == "insufficient_funds" and err.request_id.startswith("req_")
+    assert "card_declined (insufficient_funds)" in str(err) and err.request_id in str(err)
+
+
+def test_an_invalid_request_fails_at_once_naming_the_param(stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.customers.retrieve("cus_missing")
+    err = translate(info.value, "reading cus_missing")
+    assert isinstance(err, StripeActionFailed) and "resource_missing" in str(err) and "(param id)" in str(err)
+
+
+def test_retryable_errors_keep_their_type_and_get_a_retry_decision():
+    policy = StripeRetryPolicy(rate_limit_delay=timedelta(seconds=30), server_error_delay=timedelta(seconds=10))
+    rate_limited = stripe.RateLimitError("slow down")
+    server_error = stripe.APIError("boom")
+    assert translate(rate_limited, "x") is rate_limited and translate(server_error, "x") is server_error
+
+    assert policy.evaluate(rate_limited, 1, 3).retry_delay == timedelta(seconds=30)
+    assert policy.evaluate(server_error, 3, 5).action == RetryAction.RETRY
+    assert policy.evaluate(server_error, 3, 5).retry_delay == timedelta(seconds=40)  # doubles per try
+    assert policy.evaluate(ValueError("other"), 1, 3).action == RetryAction.DEFAULT
+    assert StripeRetryPolicy.deserialize(policy.serialize()).rate_limit_delay == timedelta(seconds=30)
+
+
+def test_a_429_is_retried_by_the_sdk_with_the_same_key_and_charges_once(monkeypatch, stripe_server, stripe_client,
+                                                                        customer_with_card, make_context):
+    monkeypatch.setenv("AIRFLOW_CONN_STRIPE_RETRYING", json.dumps(
+        {"conn_type": "stripe", "password": stripe_server.api_key,
+         "extra": {"api_base": stripe_server.url, "max_network_retries": 2}}))
+    stripe_server.fail_next(status=429, count=1, path="/v1/payment_intents", method="POST", should_retry=True)
+
+    out = StripeOneTimeChargeOperator(task_id="charge", stripe_conn_id="stripe_retrying",
+                                      customer_id=customer_with_card.id, amount=1200).execute(make_context())
+
+    posts = [r for r in stripe_server.requests if r["method"] == "POST" and r["path"] == "/v1/payment_intents"]
+    assert [r["status"] for r in posts] == [429, 200]
+    assert len({r["idempotency_key"] for r in posts}) == 1
+    assert out["status"] == "succeeded"
+    intents = stripe_client.v1.payment_intents.list(params={"customer": customer_with_card.id}).data
+    assert [pi.amount for pi in intents] == [1200]
