@@ -73,7 +73,7 @@ def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_ser
 def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(run_dag, stripe_server, stripe_client,
                                                                   failed_renewal):
     sub, invoice = failed_renewal()
-    conf = {**FAST, "grace_days": 6 / 86400, **_window(stripe_server)}
+    conf = {**FAST, "grace_days": 10 / 86400, **_window(stripe_server)}
 
     def pay_once_grace_starts():
         # the grace period starts after the last attempt: wait for the policy's final pay request
@@ -81,7 +81,7 @@ def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(run_dag, strip
         while time.time() < deadline:
             pays = [r for r in stripe_server.requests if r["path"] == f"/v1/invoices/{invoice.id}/pay"]
             if len(pays) >= FAST["max_attempts"]:
-                time.sleep(2)  # past the policy's end, inside the 6 s grace period
+                time.sleep(3)  # past the policy's end, inside the 10 s grace period
                 stripe_server.client().v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
                 return
             time.sleep(0.05)
