@@ -186,5 +186,5 @@ def _previous_end(context: Mapping[str, Any]) -> int | None:
     # A lazy proxy that asks the API server; absent (or failing) outside a scheduled run.
     try:
         return _moment(context.get("prev_data_interval_end_success"))
-    except Exception:  # noqa: BLE001 - no previous run to read is not an error here
+    except Exception:
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import DAG, Asset, Param, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pendulum
-
 from airflow.sdk import DAG, Param
 
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pendulum
-
 from airflow.sdk import DAG, Param, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 

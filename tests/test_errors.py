@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 import stripe
-
 from airflow.sdk import RetryAction
 from airflow.sdk.exceptions import AirflowFailException
 

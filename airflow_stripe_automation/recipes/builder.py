@@ -407,7 +407,7 @@ class _Builder:
             kwargs = self._step_kwargs(step, obj=None, outputs={})
             try:
                 task = step.cls.partial(task_id=step.id, **kwargs).expand(stripe_object=sensor.output)
-            except Exception as err:  # noqa: BLE001 - whatever the class refuses becomes the recipe's import error
+            except Exception as err:
                 raise self._refused(step.cls, step.path, err) from None
             upstreams = [tasks[a] for a in step.spec["after"]] if "after" in step.spec else [previous]
             for upstream in upstreams or [sensor]:
@@ -444,7 +444,7 @@ class _Builder:
         names = {"task_display_name": step.spec["name"]} if "name" in step.spec else {}
         try:
             return step.cls(task_id=step.id, stripe_object=subject, condition=condition, **names)
-        except Exception as err:  # noqa: BLE001 - whatever Airflow refuses becomes the recipe's import error
+        except Exception as err:
             raise self._refused(step.cls, step.path, err) from None
 
     def _step_kwargs(self, step: _Step, *, obj: Any, outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -482,7 +482,7 @@ class _Builder:
     def _instantiate(self, cls: type[Any], path: FieldPath, **kwargs: Any) -> Any:
         try:
             return cls(**kwargs)
-        except Exception as err:  # noqa: BLE001 - whatever the class refuses becomes the recipe's import error
+        except Exception as err:
             raise self._refused(cls, path, err) from None
 
     def _refused(self, cls: type[Any], path: FieldPath, err: Exception) -> RecipeError:

@@ -46,7 +46,7 @@ class _Handler:
     def __init__(self, sink: LocalSmtpServer) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         with self.sink._lock:
             self.sink._messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))

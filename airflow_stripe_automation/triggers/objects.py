@@ -82,7 +82,7 @@ class StripeObjectsTrigger(BaseTrigger):
         try:
             finder = Finder.from_dict(self.finder)
             client = await StripeHook(stripe_conn_id=self.stripe_conn_id).aget_conn()
-        except Exception as err:  # noqa: BLE001 - any set-up failure ends the wait, reported to the task
+        except Exception as err:
             yield TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
             return
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-
 from airflow.sdk import DAG
 
 from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator

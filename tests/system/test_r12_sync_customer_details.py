@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
 DAG_ID = "stripe_sync_customer_details"
 
 

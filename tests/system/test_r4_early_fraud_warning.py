@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
 import pendulum
-import pytest
 
 from tests.sensors.seeding import payment, server_time
 

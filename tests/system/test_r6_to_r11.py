@@ -107,7 +107,7 @@ def test_r9_one_payment_link_per_order_mailed_once(run_dag, stripe_client, smtp_
 class _Recorder(BaseHTTPRequestHandler):
     received: list = []
 
-    def do_POST(self):  # noqa: N802 - http.server API
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((self.path, self.headers.get("Idempotency-Key"), json.loads(body)))
         self.send_response(200)
