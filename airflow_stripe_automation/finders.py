@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation import conditions
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
-from airflow_stripe_automation.objects import summarize
+from airflow_stripe_automation.objects import plain, summarize
 from airflow_stripe_automation.windows import Window
 
 if TYPE_CHECKING:
@@ -56,10 +56,6 @@ class Found:
     matches: list[dict[str, Any]]
     source: str
     why: str
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
 class Finder:
@@ -184,7 +180,7 @@ class Finder:
         else:
             params["types"] = list(self.event_types)
         for event in client.v1.events.list(params=params).auto_paging_iter():
-            yield _plain(event)["data"]["object"]
+            yield plain(event)["data"]["object"]
 
 
 def stripe_now(client: stripe.StripeClient) -> int:
@@ -195,7 +191,7 @@ def stripe_now(client: stripe.StripeClient) -> int:
 
 def _list(service: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for obj in service.list(params={**params, "limit": PAGE}).auto_paging_iter():
-        yield _plain(obj)
+        yield plain(obj)
 
 
 def _flag(value: Any) -> bool:
@@ -473,6 +469,6 @@ class SubscriptionPaymentFailedFinder(Finder):
 
     def _interval_of(self, client: stripe.StripeClient, subscription_id: str) -> str | None:
         if subscription_id not in self._intervals:
-            sub = _plain(client.v1.subscriptions.retrieve(subscription_id))
+            sub = plain(client.v1.subscriptions.retrieve(subscription_id))
             self._intervals[subscription_id] = summarize(sub).get("interval")
         return self._intervals[subscription_id]

@@ -138,8 +138,13 @@ _RENAMED = {
 }
 
 
-def _id_of(value: Any) -> Any:
-    # An expanded reference (``customer`` as an object) is summarised by its id.
+def plain(obj: Any) -> dict[str, Any]:
+    """Return an SDK object as a plain dict (SDK objects are not dicts: no ``.get``, not JSON-ready)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def ref_id(value: Any) -> Any:
+    """The id of a reference, whether Stripe sent the id or (expanded) the object."""
     return value.get("id") if isinstance(value, dict) and "id" in value and "object" in value else value
 
 
@@ -149,12 +154,12 @@ def summarize(obj: Any) -> dict[str, Any]:
 
     :param obj: the object, as returned by the API
     """
-    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    data = plain(obj)
     kind = data.get("object", "")
     out: dict[str, Any] = {"id": data.get("id"), "object": kind}
     for path in _FIELDS.get(kind, ("amount", "currency", "customer", "status", "created", "metadata")):
         name = _RENAMED.get(path, path.rsplit(".", 1)[-1])
-        value = _id_of(get_field(data, path))
+        value = ref_id(get_field(data, path))
         if name in out and value is None:
             continue
         out[name] = value

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-# What a template renders when the value it reads is absent (``{{ dag_run.conf.get('since') }}``).
-_ABSENT = {"", "none", "null"}
+from airflow_stripe_automation.rendered import is_unset
+
 _DIGITS = re.compile(r"^-?\d+$")
 
 
@@ -68,11 +68,6 @@ class Window:
 def iso(timestamp: int) -> str:
     """Unix seconds as ISO 8601 in UTC (``2026-01-31T00:00:00Z``)."""
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def is_absent(value: Any) -> bool:
-    """Return whether a (possibly rendered) bound means "not given"."""
-    return value is None or (isinstance(value, str) and value.strip().lower() in _ABSENT)
 
 
 def to_timestamp(value: Any, field: str = "since") -> int:
@@ -128,10 +123,10 @@ def resolve_window(
     explicit: list[str] = []
     for name, given in (("since", since), ("until", until)):
         bounds[name] = None
-        if not is_absent(given):
+        if not is_unset(given):
             bounds[name] = to_timestamp(given, name)
             explicit.append(f"{name} given")
-        elif isinstance(conf, Mapping) and not is_absent(conf.get(name)):
+        elif isinstance(conf, Mapping) and not is_unset(conf.get(name)):
             bounds[name] = to_timestamp(conf[name], f"the run conf's {name}")
             explicit.append(f"{name} from the run conf")
     start, end = bounds["since"], bounds["until"]

@@ -125,7 +125,6 @@ def smtp_connection(smtp_sink, monkeypatch):
 @pytest.fixture
 def customer_with_card(stripe_client):
     """A saved customer whose default payment method is a Visa test card."""
-    cus = stripe_client.v1.customers.create(params={"email": "lead-buyer@example.com", "name": "Lead Buyer"})
-    pm = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": cus.id})
-    stripe_client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}})
-    return cus
+    from tests.testing.billing_helpers import customer
+
+    return customer(stripe_client, card="pm_card_visa", email="lead-buyer@example.com", name="Lead Buyer")

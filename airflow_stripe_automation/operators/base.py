@@ -28,6 +28,8 @@ from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey, action_key
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
+from airflow_stripe_automation.objects import plain  # noqa: F401 - operators import it from here
+from airflow_stripe_automation.rendered import is_unset
 
 if TYPE_CHECKING:
     import jinja2
@@ -63,11 +65,6 @@ def dashboard_path(object_id: str) -> str | None:
     return None
 
 
-def plain(obj: Any) -> dict[str, Any]:
-    """Return an SDK object as a plain dict (SDK objects are not dicts: no ``.get``, not JSON-ready)."""
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
 def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -> str | None:
     """
     Return ``value`` if it is a Stripe id with ``prefix`` (e.g. ``cus_``), else raise :class:`StripeInputError`.
@@ -85,11 +82,6 @@ def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -
     if not isinstance(text, str) or not text.startswith(prefix) or not _ID.match(text):
         raise StripeInputError(f"{field} must be a Stripe id starting with {prefix!r}, got {value!r}")
     return text
-
-
-def is_unset(value: Any) -> bool:
-    """Whether an optional argument was left out (a template over a missing param renders "" or "None")."""
-    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
 
 
 def validate_flag(value: Any, field: str, default: bool | None = None) -> bool | None:

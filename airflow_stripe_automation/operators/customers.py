@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import ActionKey
-from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_id, validate_metadata
+from airflow_stripe_automation.operators.base import (
+    StripeWriteOperator,
+    is_unset,
+    plain,
+    validate_id,
+    validate_metadata,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -143,7 +149,7 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         changes: dict[str, Any] = {}
         for field in ("name", "email", "phone", "description"):
             value = getattr(self, field)
-            if value not in (None, "", "None"):
+            if not is_unset(value):
                 if not isinstance(value, str):
                     raise StripeInputError(f"{field} must be text, got {type(value).__name__}")
                 changes[field] = value.strip()

@@ -10,6 +10,7 @@ import pendulum
 
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import action_key
+from airflow_stripe_automation.objects import ref_id
 from airflow_stripe_automation.operators.base import StripeBaseOperator
 
 if TYPE_CHECKING:
@@ -166,6 +167,5 @@ class StripeSendEmailOperator(StripeBaseOperator):
 
 
 def _id(value: Any) -> str | None:
-    # A reference may be an id or an expanded object.
-    value = value.get("id") if isinstance(value, Mapping) else value
+    value = ref_id(value)
     return value if isinstance(value, str) and value else None

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import ActionKey
 from airflow_stripe_automation.money import InvalidMoneyError, format_money, parse_minor_units, validate_amount
-from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_id, validate_metadata
+from airflow_stripe_automation.operators.base import (
+    StripeWriteOperator,
+    is_unset,
+    plain,
+    validate_id,
+    validate_metadata,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -70,7 +76,7 @@ class StripeRefundOperator(StripeWriteOperator):
             reason = None
         if reason and reason not in REFUND_REASONS:
             raise StripeInputError(f"reason must be one of {', '.join(REFUND_REASONS)} or empty, got {reason!r}")
-        amount = None if self.amount in (None, "", "None") else self.amount
+        amount = None if is_unset(self.amount) else self.amount
         if amount is not None:
             try:  # the currency is the charge's, checked once the charge is read
                 amount = parse_minor_units(amount)

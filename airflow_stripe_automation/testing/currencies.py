@@ -7,7 +7,9 @@ smallest unit; the maximum is Stripe's 8-digit amount limit.
 
 from __future__ import annotations
 
-from ..money import MAX_AMOUNT, STRIPE_CURRENCIES, ZERO_DECIMAL_CURRENCIES
+from decimal import Decimal
+
+from ..money import MAX_AMOUNT, STRIPE_CURRENCIES, THREE_DECIMAL_CURRENCIES, ZERO_DECIMAL_CURRENCIES
 
 # One list for the provider and the server: the provider validates before sending, the server
 # refuses what Stripe refuses.
@@ -23,11 +25,20 @@ MINIMUM_AMOUNT = {
 MAXIMUM_AMOUNT = MAX_AMOUNT
 
 
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹", "chf": "CHF "}
+
+
+def _digits(value: int | Decimal, currency: str) -> str:
+    exponent = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL_CURRENCIES else 2
+    return f"{Decimal(value).scaleb(-exponent):,.{exponent}f}"
+
+
+def display(value: int | Decimal, currency: str) -> str:
+    """``1500, "usd"`` -> ``"$15.00"``, as Stripe writes amounts in messages and invoice line descriptions."""
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{_digits(value, currency)}" if symbol else f"{_digits(value, currency)} {currency.upper()}"
+
+
 def format_amount(amount: int, currency: str) -> str:
-    """``50, "usd"`` -> ``"$0.50 usd"``, as in Stripe's amount_too_small message."""
-    if currency in ZERO_DECIMAL:
-        text = f"{amount}"
-    else:
-        text = f"{amount / 100:,.2f}"
-    symbol = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}.get(currency, "")
-    return f"{symbol}{text} {currency}"
+    """``50, "usd"`` -> ``"$0.50 usd"``, as in Stripe's amount limit messages."""
+    return f"{_SYMBOLS.get(currency, '')}{_digits(amount, currency)} {currency}"

@@ -175,18 +175,8 @@ class AirflowCluster:
 
     def run(self, name: str, *args: str, timeout: float = 300) -> None:
         """Run a one-shot ``airflow`` command (e.g. ``db migrate``) to completion; raise on failure."""
-        component = self._component(name)
         started = time.monotonic()
-        with component.log_path.open("wb") as out:
-            component.process = subprocess.Popen(
-                self._command(args),
-                env=self.env(component.home),
-                cwd=component.home,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        component = self.start(name, *args)
         try:
             returncode = component.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

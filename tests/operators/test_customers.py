@@ -38,7 +38,7 @@ def test_metadata_dry_run_and_bad_input(stripe_client, stripe_server, make_conte
     StripeUpdateCustomerMetadataOperator(
         task_id="tag", customer_id=customer.id, metadata={"tier": "VIP"}, dry_run=True
     ).execute(make_context())
-    assert stripe_server.write_requests() == [r for r in stripe_server.write_requests() if r["path"] == "/v1/customers"]
+    assert writes(stripe_server, f"/v1/customers/{customer.id}") == []
     assert "tier" not in stripe_client.v1.customers.retrieve(customer.id).metadata
     count = len(stripe_server.requests)
     with pytest.raises(StripeInputError, match="metadata is required"):

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.testing import billing_helpers
+
 DAY = 86400
 
 
@@ -25,7 +27,7 @@ def server_time(server: Any, timestamp: int) -> Iterator[int]:
 
 
 def customer(client: Any, email: str = "buyer@example.com") -> Any:
-    return client.v1.customers.create(params={"email": email, "name": email.split("@")[0]})
+    return billing_helpers.customer(client, card=None, email=email, name=email.split("@")[0])
 
 
 def payment(client: Any, amount: int = 5000, currency: str = "usd", card: str = "pm_card_visa") -> Any:
@@ -53,10 +55,7 @@ def has_resource(server: Any, path: str) -> bool:
 
 def paying_customer(client: Any, card: str = "pm_card_visa", email: str = "subscriber@example.com") -> Any:
     """A customer whose default payment method is ``card`` (``pm_card_chargeCustomerFail`` attaches, then declines)."""
-    cus = customer(client, email)
-    pm = client.v1.payment_methods.attach(card, params={"customer": cus.id})
-    client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}})
-    return cus
+    return billing_helpers.customer(client, card=card, email=email, name=email.split("@")[0])
 
 
 def recurring_price(client: Any, interval: str = "year", amount: int = 120000, currency: str = "usd") -> Any:

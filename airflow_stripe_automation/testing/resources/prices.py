@@ -464,19 +464,6 @@ def amount(price: dict[str, Any], quantity: int) -> int:
     return int(total.to_integral_value(ROUND_HALF_EVEN))
 
 
-_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹", "chf": "CHF "}
-
-
-def money(value: int | Decimal, code: str) -> str:
-    """``2000, "usd"`` -> ``"$20.00"`` (as on Stripe's invoice lines)."""
-    if code in currencies.ZERO_DECIMAL:
-        text = f"{Decimal(value):,.0f}"
-    else:
-        text = f"{Decimal(value) / 100:,.2f}"
-    symbol = _SYMBOLS.get(code)
-    return f"{symbol}{text}" if symbol else f"{text} {code.upper()}"
-
-
 def interval_phrase(price: dict[str, Any]) -> str:
     """``month`` / ``3 months`` / ``year``: how Stripe names a recurring price's period."""
     recurring = price["recurring"] or {}
@@ -488,7 +475,7 @@ def interval_phrase(price: dict[str, Any]) -> str:
 def line_description(price: dict[str, Any], product: dict[str, Any] | None, quantity: int) -> str:
     """``1 × T-shirt (at $20.00 / month)``, the description Stripe gives a subscription line."""
     name = product["name"] if product else price["product"]
-    at = money(unit_decimal(price), price["currency"])
+    at = currencies.display(unit_decimal(price), price["currency"])
     if price["recurring"]:
         at += f" / {interval_phrase(price)}"
     return f"{quantity} × {name} (at {at})"

@@ -39,19 +39,6 @@ CREATE = {
     "refund_application_fee": boolean,
     "reverse_transfer": boolean,
 }
-_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
-
-
-def money(amount: int, currency_code: str) -> str:
-    """``1500, "usd"`` -> ``"$15.00"``, as Stripe writes amounts in refund errors."""
-    if currency_code in currencies.ZERO_DECIMAL:
-        text = f"{amount:,}"
-    else:
-        text = f"{amount / 100:,.2f}"
-    symbol = _SYMBOLS.get(currency_code)
-    return f"{symbol}{text}" if symbol else f"{text} {currency_code.upper()}"
-
-
 def refundable(charge: dict[str, Any]) -> int:
     return charge["amount"] - charge["amount_refunded"]
 
@@ -105,8 +92,8 @@ def _check_refundable(charge: dict[str, Any], amount: int | None) -> int:
         return left
     if amount > left:
         raise errors.invalid(
-            f"Refund amount ({money(amount, charge['currency'])}) is greater than unrefunded amount on charge "
-            f"({money(left, charge['currency'])})",
+            f"Refund amount ({currencies.display(amount, charge['currency'])}) is greater than unrefunded amount on charge "
+            f"({currencies.display(left, charge['currency'])})",
             "amount",
             "amount_too_large",
         )
