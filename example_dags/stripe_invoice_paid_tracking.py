@@ -64,7 +64,7 @@ invoice:
         requested = StripeContinueIfOperator(
             task_id="callback_requested",
             stripe_object="{{ params }}",
-            condition={"field": "callback_url", "op": "matches", "value": ".+"},
+            condition={"field": "callback_url", "op": "ne", "value": ""},
         )
         requested >> HttpOperator(
             task_id="call_order_system",

@@ -67,8 +67,7 @@ when Stripe already holds the values). `read_customer` reads the customer back â
     courier_requested = StripeContinueIfOperator(
         task_id="courier_requested",
         stripe_object="{{ params }}",
-        # "matches" rather than ne "": native rendering turns an empty string into None
-        condition={"field": "courier_email", "op": "matches", "value": ".+@.+"},
+        condition={"field": "courier_email", "op": "ne", "value": ""},
     )
 
     mail = StripeSendEmailOperator(

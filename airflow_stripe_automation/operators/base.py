@@ -228,6 +228,9 @@ class StripeBaseOperator(BaseOperator):
         seen_oids: set[int],
     ) -> None:
         fields = list(template_fields)
+        if parent is self and "{{" not in repr(self.condition):
+            # A literal condition is data: rendering it (natively) would turn "" into None.
+            fields = [f for f in fields if f != "condition"]
         if parent is not self or "stripe_object" not in fields:
             return super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
         from airflow_stripe_automation.money import money_or_text

@@ -54,6 +54,15 @@ class StripeConditionBranchOperator(BaseBranchOperator):
             # Checked now, so a malformed condition is a DAG import error, not a failed run.
             self._validated_branches()
 
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        fields = list(template_fields)
+        if parent is self and "{{" not in repr(self.branches):
+            # Literal conditions are data: rendering them (natively) would turn "" into None.
+            fields = [f for f in fields if f != "branches"]
+        super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
+
     def _validated_branches(self) -> list[dict[str, Any]]:
         return [
             {"when": validate(b.get("when"), f"{self.task_id}.branches[{i}].when"), "then": _task_ids(b.get("then"))}
