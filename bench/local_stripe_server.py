@@ -48,15 +48,24 @@ def main() -> None:
 
         client.v1.customers.create(params={"email": "same@example.com"}, options={"idempotency_key": "bench"})
         replay = _timed(
-            lambda: client.v1.customers.create(params={"email": "same@example.com"}, options={"idempotency_key": "bench"})
+            lambda: client.v1.customers.create(
+                params={"email": "same@example.com"}, options={"idempotency_key": "bench"}
+            )
         )
         # Charges: the path every payment recipe takes (create + confirm, charge, events).
         customer = ids[0]
         start = time.perf_counter()
         for _ in range(500):
-            client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd", "customer": customer,
-                                                     "payment_method": "pm_card_visa", "confirm": True,
-                                                     "off_session": True})
+            client.v1.payment_intents.create(
+                params={
+                    "amount": 1000,
+                    "currency": "usd",
+                    "customer": customer,
+                    "payment_method": "pm_card_visa",
+                    "confirm": True,
+                    "off_session": True,
+                }
+            )
         charge_rate = 500 / (time.perf_counter() - start)
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

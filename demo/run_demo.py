@@ -90,25 +90,36 @@ def main() -> int:
 
         first_conf, first_run = runs[0]
         replay = StripeOneTimeChargeOperator(
-            task_id="charge_lead", customer_id=first_conf["customer_id"], amount=first_conf["amount"],
-            currency=first_conf["currency"], description=first_conf["description"],
-        ).execute({
-            "ti": SimpleNamespace(dag_id=dag.dag_id, task_id="charge_lead", run_id=first_run.run_id, map_index=-1),
-            "dag_run": SimpleNamespace(run_after=first_run.run_after, queued_at=None),
-        })
+            task_id="charge_lead",
+            customer_id=first_conf["customer_id"],
+            amount=first_conf["amount"],
+            currency=first_conf["currency"],
+            description=first_conf["description"],
+        ).execute(
+            {
+                "ti": SimpleNamespace(dag_id=dag.dag_id, task_id="charge_lead", run_id=first_run.run_id, map_index=-1),
+                "dag_run": SimpleNamespace(run_after=first_run.run_after, queued_at=None),
+            }
+        )
 
         print("\nWhat happened")
         for conf, run in runs:
-            print(f"  run {run.run_id}: {run.state} — {format_money(conf['amount'], conf['currency'])} "
-                  f"to {conf['customer_id']}")
+            print(
+                f"  run {run.run_id}: {run.state} — {format_money(conf['amount'], conf['currency'])} "
+                f"to {conf['customer_id']}"
+            )
         print("\nWhat Stripe holds now")
         for cus in (good, bad):
             for pi in stripe.v1.payment_intents.list(params={"customer": cus}).auto_paging_iter():
                 error = pi.last_payment_error.decline_code if pi.last_payment_error else ""
-                print(f"  {pi.id} {cus} {format_money(pi.amount, pi.currency):>8} {pi.status:<24} "
-                      f"{pi.description or ''} {error}")
-        print(f"\n  Replaying run 1's charge task (as a retry or a clear would): already done = "
-              f"{replay['already_done']}, payment {replay['id']}, nothing charged")
+                print(
+                    f"  {pi.id} {cus} {format_money(pi.amount, pi.currency):>8} {pi.status:<24} "
+                    f"{pi.description or ''} {error}"
+                )
+        print(
+            f"\n  Replaying run 1's charge task (as a retry or a clear would): already done = "
+            f"{replay['already_done']}, payment {replay['id']}, nothing charged"
+        )
         writes = [r for r in server.write_requests() if r["path"] == "/v1/payment_intents"]
         print(f"\n  PaymentIntent creates sent: {len(writes)}, each with an idempotency key:")
         for r in writes:

@@ -12,7 +12,12 @@ from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
 from airflow_stripe_automation.sensors.radar import StripeEarlyFraudWarningSensor
 
 # "The charge costs less than a dispute would": same currency as the fee, amount below it.
-UNDER_DISPUTE_FEE = {"field": "amount", "op": "lt", "value": "{{ params.dispute_fee }}", "currency": "{{ params.currency }}"}
+UNDER_DISPUTE_FEE = {
+    "field": "amount",
+    "op": "lt",
+    "value": "{{ params.dispute_fee }}",
+    "currency": "{{ params.currency }}",
+}
 
 with DAG(
     dag_id="stripe_early_fraud_warning",
@@ -27,8 +32,9 @@ with DAG(
         "dispute_fee": Param(1500, type="integer", minimum=0, description="Minor units: 1500 = 15.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "team_email": Param("risk@example.com", type="string"),
-        "refund_reason": Param("fraudulent", type="string",
-                               enum=["fraudulent", "duplicate", "requested_by_customer", "unspecified"]),
+        "refund_reason": Param(
+            "fraudulent", type="string", enum=["fraudulent", "duplicate", "requested_by_customer", "unspecified"]
+        ),
     },
     doc_md="""
 ### R4 — Act on early fraud warnings
@@ -61,8 +67,11 @@ refunded (or mailed about) at most once, however often a window is replayed.
             to="{{ params.team_email }}",
             subject="Early fraud warning on {{ obj.id }}: {{ obj.amount | money(obj.currency) }} to review",
             body="Radar reported an early fraud warning on a charge above the dispute fee. Please review it.",
-            fields={"Charge": "{{ obj.id }}", "Amount": "{{ money(obj.amount, obj.currency) }}",
-                    "Customer": "{{ obj.customer }}"},
+            fields={
+                "Charge": "{{ obj.id }}",
+                "Amount": "{{ money(obj.amount, obj.currency) }}",
+                "Customer": "{{ obj.customer }}",
+            },
         )
 
     each_warning.expand(warning=warnings.output)

@@ -26,7 +26,8 @@ with DAG(
     params={
         "notify_email": Param("staff@example.com", type="string"),
         "callback_url": Param(
-            "", type="string",
+            "",
+            type="string",
             description="Optional: the endpoint (e.g. /orders/paid) on the HTTP connection to POST each paid invoice to.",
         ),
         "http_conn_id": Param("order_system", type="string", description="HTTP connection of the order system."),
@@ -56,9 +57,12 @@ invoice:
             to="{{ params.notify_email }}",
             subject="Invoice {{ obj.number }} paid: {{ obj.amount_paid | money(obj.currency) }}",
             body="Invoice {{ obj.number }} of {{ obj.customer_name or obj.customer }} has been paid.",
-            fields={"Invoice": "{{ obj.number }}", "Customer": "{{ obj.customer }}",
-                    "Amount paid": "{{ obj.amount_paid | money(obj.currency) }}",
-                    "Order": "{{ (obj.metadata or {}).get('order_id', '') }}"},
+            fields={
+                "Invoice": "{{ obj.number }}",
+                "Customer": "{{ obj.customer }}",
+                "Amount paid": "{{ obj.amount_paid | money(obj.currency) }}",
+                "Order": "{{ (obj.metadata or {}).get('order_id', '') }}",
+            },
             outlets=[PAID_INVOICES],
         )
         requested = StripeContinueIfOperator(
@@ -71,7 +75,10 @@ invoice:
             http_conn_id="{{ params.http_conn_id }}",
             endpoint="{{ params.callback_url }}",
             method="POST",
-            headers={"Content-Type": "application/json", "Idempotency-Key": "invoice-paid-{{ ti.xcom_pull(task_ids='invoice_paid')[ti.map_index]['id'] }}"},
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": "invoice-paid-{{ ti.xcom_pull(task_ids='invoice_paid')[ti.map_index]['id'] }}",
+            },
             data="{{ dict(ti.xcom_pull(task_ids='invoice_paid')[ti.map_index], event='invoice.paid') | tojson }}",
         )
 

@@ -23,7 +23,9 @@ with DAG(
         ),
         "currency": Param("usd", type="string", pattern=r"^[A-Za-z]{3}$", description="ISO currency code."),
         "description": Param(
-            "Lead fee for appointment booking", type="string", maxLength=1000,
+            "Lead fee for appointment booking",
+            type="string",
+            maxLength=1000,
             description="Shown in the Stripe dashboard and on the receipt.",
         ),
     },

@@ -36,7 +36,12 @@ Replay a window by hand: trigger with `{"since": "2026-11-01T00:00:00Z", "until"
 ) as dag:
     payments = StripePaymentSucceededSensor(
         task_id="payment_succeeded",
-        condition={"field": "amount", "op": "gt", "value": "{{ params.min_amount }}", "currency": "{{ params.currency }}"},
+        condition={
+            "field": "amount",
+            "op": "gt",
+            "value": "{{ params.min_amount }}",
+            "currency": "{{ params.currency }}",
+        },
         wait_for_match=False,  # an hour without large payments is a quiet hour, not a failure
     )
     StripeSendEmailOperator.partial(
@@ -45,8 +50,11 @@ Replay a window by hand: trigger with `{"since": "2026-11-01T00:00:00Z", "until"
         subject="Add a handwritten thank-you note: {{ obj.amount | money(obj.currency) }} order",
         body="A payment of {{ obj.amount | money(obj.currency) }} just succeeded.\n"
         "Please add a handwritten thank-you note to this order.",
-        fields={"Customer": "{{ obj.customer }}", "Amount": "{{ money(obj.amount, obj.currency) }}",
-                "Payment": "{{ obj.id }}"},
+        fields={
+            "Customer": "{{ obj.customer }}",
+            "Amount": "{{ money(obj.amount, obj.currency) }}",
+            "Payment": "{{ obj.id }}",
+        },
     ).expand(stripe_object=payments.output)
 
 

@@ -37,7 +37,10 @@ ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail
     payments = StripePaymentSucceededSensor(
         task_id="payment_succeeded",
         condition={
-            "field": "amount", "op": "gt", "value": "{{ params.email_amount }}", "currency": "{{ params.currency }}"
+            "field": "amount",
+            "op": "gt",
+            "value": "{{ params.email_amount }}",
+            "currency": "{{ params.currency }}",
         },
         wait_for_match=False,
     )
@@ -57,7 +60,10 @@ ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail
             task_id="tag_vip",
             stripe_object=payment,
             condition={
-                "field": "amount", "op": "gt", "value": "{{ params.vip_amount }}", "currency": "{{ params.currency }}"
+                "field": "amount",
+                "op": "gt",
+                "value": "{{ params.vip_amount }}",
+                "currency": "{{ params.currency }}",
             },  # not met: this payment's tag_vip is skipped ("no action")
             customer_id="{{ obj.customer }}",
             metadata={"tier": "VIP"},

@@ -15,8 +15,13 @@ from airflow_stripe_automation.conditions import (
     validate,
 )
 
-PI = {"id": "pi_1", "amount": 150000, "currency": "usd", "customer": {"id": "cus_1", "metadata": {"tier": "VIP"}},
-      "lines": {"data": [{"amount": 7}]}}
+PI = {
+    "id": "pi_1",
+    "amount": 150000,
+    "currency": "usd",
+    "customer": {"id": "cus_1", "metadata": {"tier": "VIP"}},
+    "lines": {"data": [{"amount": 7}]},
+}
 
 
 def test_r2_condition_amount_over_1000_usd():
@@ -70,11 +75,17 @@ def test_branch_operator_checks_literal_conditions_at_parse_time():
     from airflow_stripe_automation.operators.branch import StripeConditionBranchOperator
 
     with pytest.raises(InvalidConditionError, match=r"check.branches\[0\].when: unknown op"):
-        StripeConditionBranchOperator(task_id="check", stripe_object={}, branches=[
-            {"when": {"field": "amount", "op": "≈", "value": 1}, "then": "a"}])
+        StripeConditionBranchOperator(
+            task_id="check",
+            stripe_object={},
+            branches=[{"when": {"field": "amount", "op": "≈", "value": 1}, "then": "a"}],
+        )
     # templated conditions are checked once rendered
-    StripeConditionBranchOperator(task_id="check2", stripe_object={}, branches=[
-        {"when": {"field": "amount", "op": "gt", "value": "{{ params.x }}"}, "then": "a"}])
+    StripeConditionBranchOperator(
+        task_id="check2",
+        stripe_object={},
+        branches=[{"when": {"field": "amount", "op": "gt", "value": "{{ params.x }}"}, "then": "a"}],
+    )
 
 
 def test_operator_condition_is_checked_at_parse_time_and_skips_when_not_met(stripe_connection):
@@ -85,11 +96,17 @@ def test_operator_condition_is_checked_at_parse_time_and_skips_when_not_met(stri
     from airflow_stripe_automation.operators.customers import StripeUpdateCustomerMetadataOperator
 
     with pytest.raises(InvalidConditionError, match="tag.condition: unknown op"):
-        StripeUpdateCustomerMetadataOperator(task_id="tag", customer_id="cus_1", metadata={"a": "b"},
-                                             condition={"field": "amount", "op": "bigger", "value": 1})
+        StripeUpdateCustomerMetadataOperator(
+            task_id="tag",
+            customer_id="cus_1",
+            metadata={"a": "b"},
+            condition={"field": "amount", "op": "bigger", "value": 1},
+        )
     op = StripeUpdateCustomerMetadataOperator(
-        task_id="tag", customer_id="cus_1", metadata={"a": "b"}, stripe_object={"id": "pi_1", "amount": 10,
-                                                                               "currency": "usd"},
+        task_id="tag",
+        customer_id="cus_1",
+        metadata={"a": "b"},
+        stripe_object={"id": "pi_1", "amount": 10, "currency": "usd"},
         condition=field("amount").gt(100, currency="usd"),
     )
     with pytest.raises(AirflowSkipException, match="condition not met for pi_1"):

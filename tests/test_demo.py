@@ -12,8 +12,9 @@ from tests.conftest import REPO
 def test_the_demo_charges_two_leads_refuses_the_declined_one_and_replays_without_charging(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["DEMO_AIRFLOW_HOME"] = str(tmp_path / "airflow_home")
-    proc = subprocess.run([sys.executable, str(REPO / "demo" / "run_demo.py")], env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "demo" / "run_demo.py")], env=env, capture_output=True, text=True, timeout=600
+    )
     out = proc.stdout
     assert proc.returncode == 0, (out + proc.stderr)[-3000:]
     assert "Demo finished: as expected" in out

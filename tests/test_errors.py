@@ -23,8 +23,13 @@ def _declined(stripe_client):
     cus = stripe_client.v1.customers.create(params={"email": "d@example.com"})
     with pytest.raises(stripe.CardError) as info:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "customer": cus.id,
-                    "payment_method": "pm_card_chargeDeclinedInsufficientFunds", "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "customer": cus.id,
+                "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+                "confirm": True,
+            }
         )
     return info.value
 
@@ -56,15 +61,24 @@ def test_retryable_errors_keep_their_type_and_get_a_retry_decision():
     assert StripeRetryPolicy.deserialize(policy.serialize()).rate_limit_delay == timedelta(seconds=30)
 
 
-def test_a_429_is_retried_by_the_sdk_with_the_same_key_and_charges_once(monkeypatch, stripe_server, stripe_client,
-                                                                        customer_with_card, make_context):
-    monkeypatch.setenv("AIRFLOW_CONN_STRIPE_RETRYING", json.dumps(
-        {"conn_type": "stripe", "password": stripe_server.api_key,
-         "extra": {"api_base": stripe_server.url, "max_network_retries": 2}}))
+def test_a_429_is_retried_by_the_sdk_with_the_same_key_and_charges_once(
+    monkeypatch, stripe_server, stripe_client, customer_with_card, make_context
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STRIPE_RETRYING",
+        json.dumps(
+            {
+                "conn_type": "stripe",
+                "password": stripe_server.api_key,
+                "extra": {"api_base": stripe_server.url, "max_network_retries": 2},
+            }
+        ),
+    )
     stripe_server.fail_next(status=429, count=1, path="/v1/payment_intents", method="POST", should_retry=True)
 
-    out = StripeOneTimeChargeOperator(task_id="charge", stripe_conn_id="stripe_retrying",
-                                      customer_id=customer_with_card.id, amount=1200).execute(make_context())
+    out = StripeOneTimeChargeOperator(
+        task_id="charge", stripe_conn_id="stripe_retrying", customer_id=customer_with_card.id, amount=1200
+    ).execute(make_context())
 
     posts = [r for r in stripe_server.requests if r["method"] == "POST" and r["path"] == "/v1/payment_intents"]
     assert [r["status"] for r in posts] == [429, 200]

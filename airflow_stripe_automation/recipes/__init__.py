@@ -67,8 +67,9 @@ def find_recipe_file(entry_file: str | Path) -> Path:
         return found[0]
     expected = entry.with_suffix(RECIPE_SUFFIXES[0])
     if not found:
-        raise RecipeError(expected, [Problem((), f"no recipe file next to the entry file {entry.name} "
-                                                 f"(expected {expected.name})")])
+        raise RecipeError(
+            expected, [Problem((), f"no recipe file next to the entry file {entry.name} (expected {expected.name})")]
+        )
     raise RecipeError(expected, [Problem((), f"both {found[0].name} and {found[1].name} exist; keep one")])
 
 
@@ -88,5 +89,8 @@ def _warn_orphans(folder: Path) -> None:
     for suffix in RECIPE_SUFFIXES:
         for recipe in folder.glob(f"*{suffix}"):
             if not recipe.with_suffix(".py").exists():
-                log.warning("Recipe %s has no entry file %s, so Airflow does not load it.", recipe,
-                            recipe.with_suffix(".py").name)
+                log.warning(
+                    "Recipe %s has no entry file %s, so Airflow does not load it.",
+                    recipe,
+                    recipe.with_suffix(".py").name,
+                )

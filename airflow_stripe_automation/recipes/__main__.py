@@ -44,8 +44,10 @@ def check(paths: list[Path], *, write_entries: bool = False) -> list[str]:
         elif not entry.exists() and write_entries:
             entry.write_text(entry_file_text())
         elif not entry.exists():
-            problems.append(f"{recipe_file}: no entry file {entry.name}, so Airflow does not load this recipe "
-                            "(--write-entries writes it)")
+            problems.append(
+                f"{recipe_file}: no entry file {entry.name}, so Airflow does not load this recipe "
+                "(--write-entries writes it)"
+            )
     return problems
 
 

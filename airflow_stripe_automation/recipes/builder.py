@@ -125,8 +125,9 @@ class _Builder:
         except UnknownTypeError as err:
             self._problem(("trigger", "type"), f"trigger {trigger['type']!r} is not available: {err}")
             return None
-        self._check_arguments(cls, trigger.get("with") or {}, ("trigger",), ran=set(), in_steps=False,
-                              injected=WINDOW_CONF_KEYS)
+        self._check_arguments(
+            cls, trigger.get("with") or {}, ("trigger",), ran=set(), in_steps=False, injected=WINDOW_CONF_KEYS
+        )
         return cls
 
     def _check_steps(self) -> list[_Step]:
@@ -137,8 +138,10 @@ class _Builder:
             step_id = spec["id"]
             if step_id in ran_before:
                 first = next(i for i, s in enumerate(self.data["steps"]) if s["id"] == step_id)
-                self._problem((*here, "id"), f"step id {step_id!r} is already used "
-                              f"(at line {self.recipe.line(('steps', first, 'id'))})")
+                self._problem(
+                    (*here, "id"),
+                    f"step id {step_id!r} is already used (at line {self.recipe.line(('steps', first, 'id'))})",
+                )
                 continue
             if step_id in (self.trigger_id, self.group_id):
                 self._problem((*here, "id"), f"step id {step_id!r} is the trigger's task or group id; pick another")
@@ -172,27 +175,37 @@ class _Builder:
 
     def _check_gate(self, step: _Step, ran: set[str]) -> None:
         if self.ungrouped:
-            self._problem((*step.path, "type"), "continue_if needs the steps' task group: remove 'group: null', or "
-                          "use the steps' own 'condition' field")
+            self._problem(
+                (*step.path, "type"),
+                "continue_if needs the steps' task group: remove 'group: null', or "
+                "use the steps' own 'condition' field",
+            )
         condition = step.spec["if"]
         for path, value in _templates_in(condition, (*step.path, "if")):
             self._check_template(value, path, set(), field_templated=True, in_steps=False)
         # Template values are only known at run time: check the structure with stand-ins.
         self._check_condition(_with_stand_ins(condition), (*step.path, "if"))
         if "object" in step.spec:
-            self._check_template(step.spec["object"], (*step.path, "object"), ran, field_templated=True,
-                                 in_steps=True)
+            self._check_template(step.spec["object"], (*step.path, "object"), ran, field_templated=True, in_steps=True)
         elif self.external:
-            self._problem(step.path, "continue_if in a recipe with an external trigger needs 'object' (what to "
-                          "test, e.g. '{{ params }}' or '{{ steps.<id> }}')")
+            self._problem(
+                step.path,
+                "continue_if in a recipe with an external trigger needs 'object' (what to "
+                "test, e.g. '{{ params }}' or '{{ steps.<id> }}')",
+            )
 
     def _check_mappable(self, cls: type[Any], spec: Mapping[str, Any], here: FieldPath) -> None:
         if "stripe_object" not in _signature(cls)[0]:
-            self._problem((*here, "type"), f"{cls.__name__} takes no stripe_object, so it cannot be mapped over the "
-                          "trigger's objects without the steps' task group (remove 'group: null')")
+            self._problem(
+                (*here, "type"),
+                f"{cls.__name__} takes no stripe_object, so it cannot be mapped over the "
+                "trigger's objects without the steps' task group (remove 'group: null')",
+            )
         elif "stripe_object" in (spec.get("with") or {}):
-            self._problem((*here, "with", "stripe_object"), "with 'group: null' each step's stripe_object is the "
-                          "trigger's object it is mapped over")
+            self._problem(
+                (*here, "with", "stripe_object"),
+                "with 'group: null' each step's stripe_object is the trigger's object it is mapped over",
+            )
 
     def _check_condition(self, condition: Mapping[str, Any], path: FieldPath) -> None:
         from airflow_stripe_automation.conditions import InvalidConditionError, validate
@@ -210,8 +223,16 @@ class _Builder:
                 text = located[2]
             self._problem((*path, *inner), text)
 
-    def _check_arguments(self, cls: type[Any], kwargs: Mapping[str, Any], path: FieldPath, *, ran: set[str],
-                         in_steps: bool, injected: Sequence[str] = ()) -> None:
+    def _check_arguments(
+        self,
+        cls: type[Any],
+        kwargs: Mapping[str, Any],
+        path: FieldPath,
+        *,
+        ran: set[str],
+        in_steps: bool,
+        injected: Sequence[str] = (),
+    ) -> None:
         accepted, required = _signature(cls)
         templated = set(getattr(cls, "template_fields", ()))
         for name, value in kwargs.items():
@@ -223,13 +244,22 @@ class _Builder:
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 self._problem(where, f"unknown field {name!r} for {cls.__name__}{hint}")
             else:
-                self._check_template(value, where, ran, field_templated=name in templated, in_steps=in_steps,
-                                     owner=cls.__name__, templated_fields=templated)
+                self._check_template(
+                    value,
+                    where,
+                    ran,
+                    field_templated=name in templated,
+                    in_steps=in_steps,
+                    owner=cls.__name__,
+                    templated_fields=templated,
+                )
                 if name == "condition" and isinstance(value, Mapping):
                     self._check_condition(_with_stand_ins(value), where)
         for name in sorted(required - set(kwargs) - _RESERVED_ARGS - set(injected)):
-            self._problem((*path, "with") if "with" in self._spec_at(path) else path,
-                          f"missing required field {name!r} for {cls.__name__}")
+            self._problem(
+                (*path, "with") if "with" in self._spec_at(path) else path,
+                f"missing required field {name!r} for {cls.__name__}",
+            )
 
     def _spec_at(self, path: FieldPath) -> Mapping[str, Any]:
         node: Any = self.data
@@ -237,22 +267,41 @@ class _Builder:
             node = node[part]
         return node if isinstance(node, Mapping) else {}
 
-    def _check_template(self, value: Any, path: FieldPath, ran: set[str], *, field_templated: bool,
-                        in_steps: bool, owner: str = "", templated_fields: set[str] | None = None) -> None:
+    def _check_template(
+        self,
+        value: Any,
+        path: FieldPath,
+        ran: set[str],
+        *,
+        field_templated: bool,
+        in_steps: bool,
+        owner: str = "",
+        templated_fields: set[str] | None = None,
+    ) -> None:
         import jinja2
 
         if isinstance(value, (Mapping, list)):
             items = value.items() if isinstance(value, Mapping) else enumerate(value)
             for key, item in items:
-                self._check_template(item, (*path, key), ran, field_templated=field_templated, in_steps=in_steps,
-                                     owner=owner, templated_fields=templated_fields)
+                self._check_template(
+                    item,
+                    (*path, key),
+                    ran,
+                    field_templated=field_templated,
+                    in_steps=in_steps,
+                    owner=owner,
+                    templated_fields=templated_fields,
+                )
             return
         if not is_template(value):
             return
         if not field_templated:
             listed = ", ".join(sorted(templated_fields or ())) or "none"
-            self._problem(path, f"{owner} does not render templates in this field, so the text would be used as it "
-                          f"is (its templated fields: {listed})")
+            self._problem(
+                path,
+                f"{owner} does not render templates in this field, so the text would be used as it "
+                f"is (its templated fields: {listed})",
+            )
             return
         try:
             names, steps = references(value)
@@ -261,22 +310,37 @@ class _Builder:
             self._problem(path, f"not a valid template: {err.message}")
             return
         for method in methods:
-            self._problem(path, f"'.{method}' is the mapping's {method}() method in Jinja, not the field "
-                          f"{method!r}: write ['{method}'] (e.g. params['{method}'])")
+            self._problem(
+                path,
+                f"'.{method}' is the mapping's {method}() method in Jinja, not the field "
+                f"{method!r}: write ['{method}'] (e.g. params['{method}'])",
+            )
         if self.ungrouped and in_steps and (OBJECT_NAME in names or steps):
-            self._problem(path, f"with 'group: null' each step is mapped on its own: read the object as obj "
-                          f"(e.g. '{{{{ obj.customer }}}}'); '{OBJECT_NAME}' and '{STEPS_NAME}' need the steps' task group")
+            self._problem(
+                path,
+                f"with 'group: null' each step is mapped on its own: read the object as obj "
+                f"(e.g. '{{{{ obj.customer }}}}'); '{OBJECT_NAME}' and '{STEPS_NAME}' need the steps' task group",
+            )
             return
         if OBJECT_NAME in names and not (in_steps and self.object_allowed):
-            self._problem(path, f"'{OBJECT_NAME}' is the object a sensor trigger matched, known only in the steps; "
-                          + ("an external trigger has none (use params, or steps.<id>)" if self.external
-                             else "the trigger's own fields cannot use it"))
+            self._problem(
+                path,
+                f"'{OBJECT_NAME}' is the object a sensor trigger matched, known only in the steps; "
+                + (
+                    "an external trigger has none (use params, or steps.<id>)"
+                    if self.external
+                    else "the trigger's own fields cannot use it"
+                ),
+            )
         for step_id in sorted(steps):
             if step_id == "":
                 self._problem(path, f"'{STEPS_NAME}' must name a step, e.g. {STEPS_NAME}.retrieve_charge")
             elif step_id not in ran:
-                self._problem(path, f"'{STEPS_NAME}.{step_id}' is not a step that has run before this one "
-                              "(an earlier step it runs after)")
+                self._problem(
+                    path,
+                    f"'{STEPS_NAME}.{step_id}' is not a step that has run before this one "
+                    "(an earlier step it runs after)",
+                )
 
     # -- building ------------------------------------------------------------------------------
 
@@ -375,14 +439,18 @@ class _Builder:
 
     def _doc_md(self) -> str:
         doc = self.data.get("doc") or self.data.get("description") or ""
-        return (f"{doc.strip()}\n\n---\nBuilt from the recipe file `{self.recipe.path.name}`:\n\n"
-                f"```yaml\n{self.recipe.source.rstrip()}\n```\n").lstrip()
+        return (
+            f"{doc.strip()}\n\n---\nBuilt from the recipe file `{self.recipe.path.name}`:\n\n"
+            f"```yaml\n{self.recipe.source.rstrip()}\n```\n"
+        ).lstrip()
 
     def _build_trigger(self, cls: type[Any]) -> Any:
         trigger = self.data["trigger"]
         accepted, _ = _signature(cls)
-        kwargs = {name: self._argument(value, obj=None, outputs={}, name=name)
-                  for name, value in (trigger.get("with") or {}).items()}
+        kwargs = {
+            name: self._argument(value, obj=None, outputs={}, name=name)
+            for name, value in (trigger.get("with") or {}).items()
+        }
         for key in WINDOW_CONF_KEYS:
             if key in accepted and key not in kwargs:
                 kwargs[key] = RecipeTemplate(f"{{{{ dag_run.conf.get('{key}') }}}}")
@@ -437,7 +505,9 @@ class _Builder:
     def _build_gate(self, step: _Step, *, obj: Any, outputs: Mapping[str, Any]) -> Any:
         """A ``continue_if`` step: a task that skips itself (and so the steps after it) when its condition fails."""
         subject = (
-            self._argument(step.spec["object"], obj=obj, outputs=outputs, name="object") if "object" in step.spec else obj
+            self._argument(step.spec["object"], obj=obj, outputs=outputs, name="object")
+            if "object" in step.spec
+            else obj
         )
         # Template values ("{{ params.vip_amount }}") keep their type; the condition is checked once rendered.
         condition = self._argument(step.spec["if"], obj=None, outputs={}, name="if")
@@ -448,8 +518,10 @@ class _Builder:
             raise self._refused(step.cls, step.path, err) from None
 
     def _step_kwargs(self, step: _Step, *, obj: Any, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs = {name: self._argument(value, obj=obj, outputs=outputs, name=name)
-                  for name, value in (step.spec.get("with") or {}).items()}
+        kwargs = {
+            name: self._argument(value, obj=obj, outputs=outputs, name=name)
+            for name, value in (step.spec.get("with") or {}).items()
+        }
         if "name" in step.spec:
             kwargs["task_display_name"] = step.spec["name"]
         return kwargs
@@ -474,8 +546,11 @@ class _Builder:
             return obj  # the group's mapped argument: Airflow resolves it per object
         if expression is not None and len(steps) == 1:
             (step_id,) = steps
-            if expression.replace(" ", "") in (f"{STEPS_NAME}.{step_id}", f"{STEPS_NAME}['{step_id}']",
-                                               f'{STEPS_NAME}["{step_id}"]'):
+            if expression.replace(" ", "") in (
+                f"{STEPS_NAME}.{step_id}",
+                f"{STEPS_NAME}['{step_id}']",
+                f'{STEPS_NAME}["{step_id}"]',
+            ):
                 return outputs[step_id]  # an XComArg: Airflow resolves it to this object's result
         return RecipeTemplate(value, obj=obj if uses_object else None, steps={s: outputs[s] for s in steps})
 

@@ -120,7 +120,9 @@ def _read_yaml(source: str, path: Path) -> tuple[dict[str, Any], dict[FieldPath,
         loader.dispose()
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise RecipeError(path, [Problem((), f"a recipe is a mapping of fields (trigger, steps, …); the file is {kind}", 1)])
+        raise RecipeError(
+            path, [Problem((), f"a recipe is a mapping of fields (trigger, steps, …); the file is {kind}", 1)]
+        )
     return data, lines
 
 
@@ -132,7 +134,9 @@ def _index_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], 
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if key in seen:
                 line = key_node.start_mark.line + 1
-                duplicates.append(Problem((*path, key), "this field appears twice; YAML would silently keep only the last", line))
+                duplicates.append(
+                    Problem((*path, key), "this field appears twice; YAML would silently keep only the last", line)
+                )
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
             _index_lines(value_node, (*path, key), lines, duplicates)
@@ -200,7 +204,9 @@ def _explain(error: Any, data: Any) -> list[tuple[FieldPath, str]]:
             fields, why = _NOT_FOR_GATE, "for continue_if (it takes object and if)"
         else:
             fields = _NOT_FOR_ACTION
-            why = "for this step type (object and if belong to continue_if; an action's own condition goes in its 'with')"
+            why = (
+                "for this step type (object and if belong to continue_if; an action's own condition goes in its 'with')"
+            )
         present = [f for f in fields if isinstance(parent, dict) and f in parent]
         return [((*path, f), f"not allowed here {why}") for f in present] or [(path, f"not allowed {why}")]
     if kind == "anyOf" and _all_required(schema.get("anyOf", [])):
@@ -251,8 +257,15 @@ def _article(word: str) -> str:
 
 
 def _describe(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "a mapping", type(None): "nothing (null)"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "nothing (null)",
+    }
     kind = names.get(type(value), type(value).__name__)
     if isinstance(value, (dict, list)) or value is None:
         return kind

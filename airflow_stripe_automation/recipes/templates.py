@@ -100,8 +100,9 @@ def method_lookups(source: str) -> list[str]:
     """
     tree = _parse_env().parse(source)
     called = {id(node.node) for node in tree.find_all(nodes.Call)}
-    return sorted({node.attr for node in tree.find_all(nodes.Getattr)
-                   if node.attr in _MAPPING_METHODS and id(node) not in called})
+    return sorted(
+        {node.attr for node in tree.find_all(nodes.Getattr) if node.attr in _MAPPING_METHODS and id(node) not in called}
+    )
 
 
 def whole_expression(source: str) -> str | None:
@@ -170,7 +171,8 @@ def _plain(value: Any) -> Any:
     # XCom values come back as lazy sequences or read-only mappings: hand templates plain data.
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and hasattr(value, "__getitem__")
-                                            and not isinstance(value, (str, bytes))):
+    if isinstance(value, (list, tuple)) or (
+        hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes))
+    ):
         return [_plain(v) for v in value]
     return value

@@ -101,8 +101,13 @@ class LocalSmtpServer:
             "conn_type": "smtp",
             "host": self.host,
             "port": self.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@example.com",
-                      "retry_limit": 0, "timeout": 10},
+            "extra": {
+                "disable_tls": True,
+                "disable_ssl": True,
+                "from_email": "airflow@example.com",
+                "retry_limit": 0,
+                "timeout": 10,
+            },
         }
 
 

@@ -39,7 +39,8 @@ with DAG(
         stripe_object=read.output,
     )
     tag = StripeUpdateCustomerMetadataOperator(
-        task_id="tag_vip", customer_id="{{ ti.xcom_pull(task_ids='read_payment')['customer'] }}",
+        task_id="tag_vip",
+        customer_id="{{ ti.xcom_pull(task_ids='read_payment')['customer'] }}",
         metadata={"tier": "VIP"},
     )
     read >> check >> [mail, tag]

@@ -13,11 +13,21 @@ KEY = "sk_test_51SecretValueThatMustNeverLeak"
 
 def test_parse_reads_extras():
     s = parse_connection(
-        "c", KEY, {"api_base": "http://127.0.0.1:1234/", "stripe_account": "acct_1", "api_version": "2026-10-28.endive",
-                   "max_network_retries": "4"},
+        "c",
+        KEY,
+        {
+            "api_base": "http://127.0.0.1:1234/",
+            "stripe_account": "acct_1",
+            "api_version": "2026-10-28.endive",
+            "max_network_retries": "4",
+        },
     )
     assert (s.api_base, s.stripe_account, s.api_version, s.max_network_retries, s.livemode) == (
-        "http://127.0.0.1:1234", "acct_1", "2026-10-28.endive", 4, False
+        "http://127.0.0.1:1234",
+        "acct_1",
+        "2026-10-28.endive",
+        4,
+        False,
     )
     assert KEY not in repr(s)
 
@@ -86,8 +96,13 @@ def test_provider_declares_the_connection_type():
     info = get_provider_info()
     (conn,) = info["connection-types"]
     assert conn["connection-type"] == "stripe" and conn["hook-class-name"].endswith("StripeHook")
-    assert set(conn["conn-fields"]) == {"api_base", "stripe_account", "api_version", "max_network_retries",
-                                         "allow_live_mode"}
+    assert set(conn["conn-fields"]) == {
+        "api_base",
+        "stripe_account",
+        "api_version",
+        "max_network_retries",
+        "allow_live_mode",
+    }
 
 
 def test_airflow_lists_the_provider_and_its_connection_type(airflow_db):
@@ -97,11 +112,21 @@ def test_airflow_lists_the_provider_and_its_connection_type(airflow_db):
     import sys
 
     env = os.environ.copy()
-    listed = subprocess.run([sys.executable, "-m", "airflow", "providers", "list", "-o", "json"], env=env,
-                            capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "airflow-stripe-automation" in listed
-    hooks = subprocess.run([sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"], env=env,
-                           capture_output=True, text=True, check=True).stdout
+    hooks = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert '"stripe"' in hooks and "StripeHook" in hooks
 
 
@@ -111,8 +136,12 @@ def test_every_declared_module_imports():
     from airflow_stripe_automation import get_provider_info
 
     info = get_provider_info()
-    modules = [m for section in ("hooks", "operators", "sensors", "triggers") for entry in info.get(section, [])
-               for m in entry["python-modules"]]
+    modules = [
+        m
+        for section in ("hooks", "operators", "sensors", "triggers")
+        for entry in info.get(section, [])
+        for m in entry["python-modules"]
+    ]
     assert modules
     for module in modules:
         importlib.import_module(module)

@@ -12,8 +12,14 @@ def paid_charge(stripe_client):
     def _make(amount: int = 5000, currency: str = "usd"):
         customer = stripe_client.v1.customers.create(params={"email": "buyer@example.com", "name": "Buyer"})
         intent = stripe_client.v1.payment_intents.create(
-            params={"amount": amount, "currency": currency, "customer": customer.id, "payment_method": "pm_card_visa",
-                    "confirm": True, "off_session": True}
+            params={
+                "amount": amount,
+                "currency": currency,
+                "customer": customer.id,
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "off_session": True,
+            }
         )
         return customer, intent, stripe_client.v1.charges.retrieve(intent.latest_charge)
 

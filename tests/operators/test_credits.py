@@ -11,8 +11,9 @@ from tests.operators.conftest import writes
 
 def test_balance_credit_is_applied_once(stripe_client, stripe_server, make_context):
     customer = stripe_client.v1.customers.create(params={"email": "new@example.com"})
-    op = StripeCustomerCreditOperator(task_id="credit", customer_id=customer.id, amount=1000, currency="usd",
-                                      description="Welcome credit")
+    op = StripeCustomerCreditOperator(
+        task_id="credit", customer_id=customer.id, amount=1000, currency="usd", description="Welcome credit"
+    )
     first = op.execute(make_context(run_id="r1"))
     op.execute(make_context(run_id="r1"))  # retry
     stripe_server.advance_clock(days=3)  # past the idempotency window
@@ -26,8 +27,14 @@ def test_balance_credit_is_applied_once(stripe_client, stripe_server, make_conte
 
 def test_credit_grant(stripe_client, make_context):
     customer = stripe_client.v1.customers.create(params={"email": "metered@example.com"})
-    out = StripeCustomerCreditOperator(task_id="grant", customer_id=customer.id, amount=2500, currency="usd",
-                                       method="credit_grant", description="Sign-up").execute(make_context())
+    out = StripeCustomerCreditOperator(
+        task_id="grant",
+        customer_id=customer.id,
+        amount=2500,
+        currency="usd",
+        method="credit_grant",
+        description="Sign-up",
+    ).execute(make_context())
     grants = list(stripe_client.v1.billing.credit_grants.list(params={"customer": customer.id}).auto_paging_iter())
     assert [(g.id, g.amount.monetary.value, g.name) for g in grants] == [(out["id"], 2500, "Sign-up")]
 
@@ -35,12 +42,16 @@ def test_credit_grant(stripe_client, make_context):
 def test_dry_run_and_bad_input(stripe_client, stripe_server, make_context):
     customer = stripe_client.v1.customers.create(params={"email": "dry@example.com"})
     before = len(stripe_server.write_requests())
-    out = StripeCustomerCreditOperator(task_id="c", customer_id=customer.id, amount=500, currency="jpy",
-                                       dry_run=True).execute(make_context())
+    out = StripeCustomerCreditOperator(
+        task_id="c", customer_id=customer.id, amount=500, currency="jpy", dry_run=True
+    ).execute(make_context())
     assert out["dry_run"] and "¥500" in out["would"]
     assert len(stripe_server.write_requests()) == before
-    for kwargs, message in (({"amount": -5}, "greater than zero"), ({"currency": "usdollar"}, "not a currency"),
-                            ({"method": "gift"}, "method must be one of")):
+    for kwargs, message in (
+        ({"amount": -5}, "greater than zero"),
+        ({"currency": "usdollar"}, "not a currency"),
+        ({"method": "gift"}, "method must be one of"),
+    ):
         args = {"customer_id": customer.id, "amount": 100, "currency": "usd", **kwargs}
         with pytest.raises(StripeInputError, match=message):
             StripeCustomerCreditOperator(task_id="c", **args).execute(make_context())

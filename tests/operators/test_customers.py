@@ -52,7 +52,10 @@ def test_metadata_dry_run_and_bad_input(stripe_client, stripe_server, make_conte
 
 def test_details_update_only_touches_given_fields(stripe_client, stripe_server, make_context, customer):
     op = StripeUpdateCustomerOperator(
-        task_id="sync", customer_id=customer.id, phone="+49 30 1234567", name="",
+        task_id="sync",
+        customer_id=customer.id,
+        phone="+49 30 1234567",
+        name="",
         address={"line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117", "country": "de"},
         tax_id={"type": "eu_vat", "value": "DE123456789"},
     )

@@ -40,7 +40,9 @@ def test_retries_reruns_and_replays_past_24h_refund_once(stripe_client, stripe_s
 
     assert [r.amount for r in _refunds(stripe_client, charge.id)] == [1000]
     assert len(writes(stripe_server, "/v1/refunds")) == 1
-    assert first["already_done"] is False and retry["already_done"] and other_run["already_done"] and late["already_done"]
+    assert (
+        first["already_done"] is False and retry["already_done"] and other_run["already_done"] and late["already_done"]
+    )
     assert late["id"] == first["id"]
 
 
@@ -58,7 +60,9 @@ def test_refusing_more_than_is_refundable_before_any_write(stripe_server, make_c
     StripeRefundOperator(task_id="partial", charge_id=charge.id, amount=1500).execute(make_context(task_id="partial"))
     before = len(stripe_server.write_requests())
     with pytest.raises(StripeInputError, match=r"only \$5.00 of .* is left refundable"):
-        StripeRefundOperator(task_id="too_much", charge_id=charge.id, amount=600).execute(make_context(task_id="too_much"))
+        StripeRefundOperator(task_id="too_much", charge_id=charge.id, amount=600).execute(
+            make_context(task_id="too_much")
+        )
     assert len(stripe_server.write_requests()) == before
 
 

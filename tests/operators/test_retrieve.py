@@ -10,13 +10,20 @@ from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
 
 def test_returns_the_summary_and_extra_fields(stripe_client, make_context):
     customer = stripe_client.v1.customers.create(
-        params={"email": "ship@example.com", "shipping": {"name": "Ada", "address": {"line1": "1 Main St", "city": "Oslo"}}}
+        params={
+            "email": "ship@example.com",
+            "shipping": {"name": "Ada", "address": {"line1": "1 Main St", "city": "Oslo"}},
+        }
     )
     out = StripeRetrieveOperator(task_id="read", object_id=customer.id, fields=["shipping.address.city"]).execute(
         make_context()
     )
     assert (out["id"], out["object"], out["email"], out["shipping.address.city"]) == (
-        customer.id, "customer", "ship@example.com", "Oslo")
+        customer.id,
+        "customer",
+        "ship@example.com",
+        "Oslo",
+    )
 
 
 def test_unknown_prefix_and_missing_object(stripe_server, make_context):

@@ -113,19 +113,28 @@ def test_create_subscription_once_per_customer(stripe_client, stripe_server, mak
     from airflow_stripe_automation.operators.subscriptions import StripeCreateSubscriptionOperator
 
     customer = stripe_client.v1.customers.create(
-        params={"email": "new@example.com", "payment_method": "pm_card_visa",
-                "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+        params={
+            "email": "new@example.com",
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
     )
     price = stripe_client.v1.prices.create(
-        params={"unit_amount": 900, "currency": "usd", "recurring": {"interval": "month"},
-                "product_data": {"name": "Starter"}}
+        params={
+            "unit_amount": 900,
+            "currency": "usd",
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Starter"},
+        }
     )
     op = StripeCreateSubscriptionOperator(task_id="subscribe", customer_id=customer.id, price_id=price.id)
     first = op.execute(make_context(run_id="r1"))
     stripe_server.advance_clock(days=2)
     replay = op.execute(make_context(run_id="backfill"))
 
-    subs = list(stripe_client.v1.subscriptions.list(params={"customer": customer.id, "status": "all"}).auto_paging_iter())
+    subs = list(
+        stripe_client.v1.subscriptions.list(params={"customer": customer.id, "status": "all"}).auto_paging_iter()
+    )
     assert [(s.id, s.status) for s in subs] == [(first["id"], "active")]
     assert replay["already_done"] is True and replay["id"] == first["id"]
     assert first["price"] == price.id and first["interval"] == "month"

@@ -57,24 +57,49 @@ def test_a_good_recipe_builds(tmp_path):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        pytest.param(("description:", "descripton:"), "line 2: descripton: unknown field 'descripton'; did you mean "
-                     "'description'?", id="unknown-top-level-field"),
-        pytest.param(("trigger:\n  type: external\n", ""), "(recipe): missing required field 'trigger'",
-                     id="missing-trigger"),
-        pytest.param(("type: external", "type: payment_succeded"), "line 7: trigger.type: 'payment_succeded' is not "
-                     "one of external, payment_succeeded", id="unknown-trigger-type"),
-        pytest.param(("type: charge", "type: chrge"), "line 11: steps[0].type: 'chrge' is not one of charge",
-                     id="unknown-step-type"),
-        pytest.param(("  - id: charge_lead\n    name", "  - name"), "line 9: steps[0]: missing required field 'id'",
-                     id="step-without-id"),
-        pytest.param(("id: charge_lead", "id: charge-lead"), "line 9: steps[0].id: 'charge-lead' must start with a "
-                     "letter and hold only letters, digits and '_'", id="bad-step-id"),
-        pytest.param(("description: A lead fee.", "catchup: yes"), "line 2: catchup: must be a boolean, got a string "
-                     "'yes'", id="yaml-1.1-boolean-is-text"),
-        pytest.param(("description: A lead fee.", "schedule: every day"), "line 2: schedule: 'every day' must be null, "
-                     "a cron preset such as '@daily', or a cron expression", id="bad-schedule"),
-        pytest.param(("  type: external\n", "  type: external\n  with: {since: x}\n"), "line 8: trigger.with: not "
-                     "allowed here for an external trigger", id="with-on-external-trigger"),
+        pytest.param(
+            ("description:", "descripton:"),
+            "line 2: descripton: unknown field 'descripton'; did you mean 'description'?",
+            id="unknown-top-level-field",
+        ),
+        pytest.param(
+            ("trigger:\n  type: external\n", ""), "(recipe): missing required field 'trigger'", id="missing-trigger"
+        ),
+        pytest.param(
+            ("type: external", "type: payment_succeded"),
+            "line 7: trigger.type: 'payment_succeded' is not one of external, payment_succeeded",
+            id="unknown-trigger-type",
+        ),
+        pytest.param(
+            ("type: charge", "type: chrge"),
+            "line 11: steps[0].type: 'chrge' is not one of charge",
+            id="unknown-step-type",
+        ),
+        pytest.param(
+            ("  - id: charge_lead\n    name", "  - name"),
+            "line 9: steps[0]: missing required field 'id'",
+            id="step-without-id",
+        ),
+        pytest.param(
+            ("id: charge_lead", "id: charge-lead"),
+            "line 9: steps[0].id: 'charge-lead' must start with a letter and hold only letters, digits and '_'",
+            id="bad-step-id",
+        ),
+        pytest.param(
+            ("description: A lead fee.", "catchup: yes"),
+            "line 2: catchup: must be a boolean, got a string 'yes'",
+            id="yaml-1.1-boolean-is-text",
+        ),
+        pytest.param(
+            ("description: A lead fee.", "schedule: every day"),
+            "line 2: schedule: 'every day' must be null, a cron preset such as '@daily', or a cron expression",
+            id="bad-schedule",
+        ),
+        pytest.param(
+            ("  type: external\n", "  type: external\n  with: {since: x}\n"),
+            "line 8: trigger.with: not allowed here for an external trigger",
+            id="with-on-external-trigger",
+        ),
         pytest.param(("steps:\n", "steps: []\nx_steps:\n"), "steps: must not be empty", id="no-steps"),
     ],
 )
@@ -87,20 +112,23 @@ def test_schema_mistakes_name_the_file_line_and_field(tmp_path, change, expected
 
 def test_the_class_arguments_are_checked_with_suggestions(tmp_path):
     message = error_of(tmp_path, GOOD.replace("      amount:", "      amout:"))
-    assert "line 14: steps[0].with.amout: unknown field 'amout' for StripeOneTimeChargeOperator; did you mean " \
-           "'amount'?" in message
+    assert (
+        "line 14: steps[0].with.amout: unknown field 'amout' for StripeOneTimeChargeOperator; did you mean "
+        "'amount'?" in message
+    )
     assert "line 12: steps[0].with: missing required field 'amount' for StripeOneTimeChargeOperator" in message
 
 
 def test_a_template_in_a_field_the_operator_does_not_render_is_refused(tmp_path):
-    text = GOOD.replace("      currency: usd", "      currency: usd\n      dry_run: \"{{ params.dry }}\"")
+    text = GOOD.replace("      currency: usd", '      currency: usd\n      dry_run: "{{ params.dry }}"')
     message = error_of(tmp_path, text)
     assert "steps[0].with.dry_run: StripeOneTimeChargeOperator does not render templates in this field" in message
 
 
 def test_object_needs_a_sensor_trigger_and_steps_must_run_before(tmp_path):
     text = GOOD.replace('"{{ params.customer_id }}"', '"{{ object.customer }}"').replace(
-        'amount: "{{ params.amount }}"', 'amount: "{{ steps.later.amount }}"')
+        'amount: "{{ params.amount }}"', 'amount: "{{ steps.later.amount }}"'
+    )
     message = error_of(tmp_path, text)
     assert "steps[0].with.customer_id: 'object' is the object a sensor trigger matched" in message
     assert "an external trigger has none" in message
@@ -135,8 +163,9 @@ def test_steps_reads_only_the_steps_that_ran_before(tmp_path):
         after: []
         with: {customer_id: "{{ steps.charge_lead.customer }}", metadata: {tier: VIP}}
     """)
-    assert "steps[1].with.customer_id: 'steps.charge_lead' is not a step that has run before this one" in \
-        error_of(tmp_path, text)
+    assert "steps[1].with.customer_id: 'steps.charge_lead' is not a step that has run before this one" in error_of(
+        tmp_path, text
+    )
     ok = GOOD + steps("""\
       - id: tag
         type: update_customer_metadata
@@ -148,16 +177,29 @@ def test_steps_reads_only_the_steps_that_ran_before(tmp_path):
 @pytest.mark.parametrize(
     ("condition", "expected"),
     [
-        pytest.param("{field: amount, op: gtt, value: 1}", "steps[1].if.op: 'gtt' is not one of eq, ne, gt",
-                     id="unknown-op"),
-        pytest.param("{field: amount, op: gt, value: 10.5, currency: usd}",
-                     "steps[1].if: a money condition compares an integer of minor units", id="money-value-not-minor-units"),
-        pytest.param("{all: [{field: amount, op: gt, value: 1}, {field: amount, op: in, value: 3}]}",
-                     "steps[1].if.all[1]: op 'in' needs a list value", id="nested-part-at-fault"),
-        pytest.param("{field: amount, op: gt, value: 1, currency: usdx}",
-                     "steps[1].if.currency: 'usdx' must be a three-letter currency code", id="bad-currency"),
-        pytest.param("{field: amount, op: gt, value: '{{ params.amount }}', currency: '{{ params.currency }}', x: 1}",
-                     "steps[1].if.x: unknown field 'x'", id="templated-values-structure-still-checked"),
+        pytest.param(
+            "{field: amount, op: gtt, value: 1}", "steps[1].if.op: 'gtt' is not one of eq, ne, gt", id="unknown-op"
+        ),
+        pytest.param(
+            "{field: amount, op: gt, value: 10.5, currency: usd}",
+            "steps[1].if: a money condition compares an integer of minor units",
+            id="money-value-not-minor-units",
+        ),
+        pytest.param(
+            "{all: [{field: amount, op: gt, value: 1}, {field: amount, op: in, value: 3}]}",
+            "steps[1].if.all[1]: op 'in' needs a list value",
+            id="nested-part-at-fault",
+        ),
+        pytest.param(
+            "{field: amount, op: gt, value: 1, currency: usdx}",
+            "steps[1].if.currency: 'usdx' must be a three-letter currency code",
+            id="bad-currency",
+        ),
+        pytest.param(
+            "{field: amount, op: gt, value: '{{ params.amount }}', currency: '{{ params.currency }}', x: 1}",
+            "steps[1].if.x: unknown field 'x'",
+            id="templated-values-structure-still-checked",
+        ),
     ],
 )
 def test_condition_mistakes_point_at_the_part_at_fault(tmp_path, condition, expected):
@@ -171,7 +213,9 @@ def test_condition_mistakes_point_at_the_part_at_fault(tmp_path, condition, expe
 
 
 def test_a_step_s_own_condition_is_checked_too(tmp_path):
-    text = GOOD.replace("      currency: usd", "      currency: usd\n      condition: {field: amount, op: in, value: 3}")
+    text = GOOD.replace(
+        "      currency: usd", "      currency: usd\n      condition: {field: amount, op: in, value: 3}"
+    )
     assert "line 16: steps[0].with.condition: op 'in' needs a list value" in error_of(tmp_path, text)
 
 
@@ -203,17 +247,29 @@ def test_param_defaults_of_a_scheduled_recipe_must_fit_their_own_rules(tmp_path)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("", "(recipe): a recipe is a mapping of fields (trigger, steps, …); the file is empty",
-                     id="empty-file"),
-        pytest.param("- just\n- a list\n", "a recipe is a mapping of fields (trigger, steps, …); the file is a list",
-                     id="not-a-mapping"),
-        pytest.param(GOOD.replace("  type: external", "  type: external\n type: x"), "line 8: (recipe): not valid YAML",
-                     id="bad-indentation"),
-        pytest.param(GOOD.replace("recipe: R1\n", "recipe: R1\nrecipe: R2\n"),
-                     "line 2: recipe: this field appears twice; YAML would silently keep only the last",
-                     id="duplicate-key"),
-        pytest.param(GOOD.replace("recipe: R1", "recipe: !!python/object:os.system x"),
-                     "not valid YAML", id="python-tags-are-refused"),
+        pytest.param(
+            "", "(recipe): a recipe is a mapping of fields (trigger, steps, …); the file is empty", id="empty-file"
+        ),
+        pytest.param(
+            "- just\n- a list\n",
+            "a recipe is a mapping of fields (trigger, steps, …); the file is a list",
+            id="not-a-mapping",
+        ),
+        pytest.param(
+            GOOD.replace("  type: external", "  type: external\n type: x"),
+            "line 8: (recipe): not valid YAML",
+            id="bad-indentation",
+        ),
+        pytest.param(
+            GOOD.replace("recipe: R1\n", "recipe: R1\nrecipe: R2\n"),
+            "line 2: recipe: this field appears twice; YAML would silently keep only the last",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            GOOD.replace("recipe: R1", "recipe: !!python/object:os.system x"),
+            "not valid YAML",
+            id="python-tags-are-refused",
+        ),
     ],
 )
 def test_yaml_mistakes(tmp_path, text, expected):
@@ -238,8 +294,10 @@ def test_a_type_whose_class_is_not_installed_is_a_clear_error(tmp_path, monkeypa
 
     monkeypatch.setitem(types.STEP_TYPES, "charge", "airflow_stripe_automation.operators.nowhere.StripeNothing")
     message = error_of(tmp_path, GOOD)
-    assert ("line 11: steps[0].type: step type 'charge' is not available: airflow_stripe_automation.operators."
-            "nowhere.StripeNothing cannot be imported: no module 'airflow_stripe_automation.operators.nowhere'") in message
+    assert (
+        "line 11: steps[0].type: step type 'charge' is not available: airflow_stripe_automation.operators."
+        "nowhere.StripeNothing cannot be imported: no module 'airflow_stripe_automation.operators.nowhere'"
+    ) in message
 
 
 def test_yaml_1_2_scalars_country_codes_and_dates_stay_text(tmp_path):
@@ -254,10 +312,12 @@ def test_yaml_1_2_scalars_country_codes_and_dates_stay_text(tmp_path):
 def test_a_field_named_like_a_mapping_method_must_be_read_with_brackets(tmp_path):
     text = GOOD.replace('amount: "{{ params.amount }}"', 'amount: "{{ params.items }}"')
     message = error_of(tmp_path, text)
-    assert ("line 14: steps[0].with.amount: '.items' is the mapping's items() method in Jinja, not the field 'items': "
-            "write ['items'] (e.g. params['items'])") in message
+    assert (
+        "line 14: steps[0].with.amount: '.items' is the mapping's items() method in Jinja, not the field 'items': "
+        "write ['items'] (e.g. params['items'])"
+    ) in message
     # a call is what it says it is
-    recipe_dag(write_recipe(tmp_path, "ok", GOOD.replace('"{{ params.amount }}"', '"{{ params.get(\'amount\') }}"')))
+    recipe_dag(write_recipe(tmp_path, "ok", GOOD.replace('"{{ params.amount }}"', "\"{{ params.get('amount') }}\"")))
 
 
 SENSOR = """\
@@ -281,21 +341,31 @@ def test_a_sensor_recipe_runs_its_steps_per_object_in_a_group(tmp_path):
     dag = recipe_dag(write_recipe(tmp_path, "paid", SENSOR))
     assert dag.task_ids == ["payment_succeeded", "each_object.mail_team"]
     assert dag.get_task("each_object.mail_team").get_closest_mapped_task_group().group_id == "each_object"
-    ungrouped = recipe_dag(write_recipe(tmp_path, "flat", SENSOR.replace("  with:\n    wait", "  group: null\n  with:\n    wait", 1)))
+    ungrouped = recipe_dag(
+        write_recipe(tmp_path, "flat", SENSOR.replace("  with:\n    wait", "  group: null\n  with:\n    wait", 1))
+    )
     assert ungrouped.task_ids == ["payment_succeeded", "mail_team"]
     assert ungrouped.get_task("mail_team").is_mapped
 
 
 def test_object_is_for_the_steps_and_group_null_steps_read_obj(tmp_path):
-    in_trigger = SENSOR.replace("    wait_for_match: false", "    wait_for_match: false\n    since: \"{{ object.created }}\"")
-    assert "trigger.with.since: 'object' is the object a sensor trigger matched, known only in the steps; the " \
-           "trigger's own fields cannot use it" in error_of(tmp_path, in_trigger)
+    in_trigger = SENSOR.replace(
+        "    wait_for_match: false", '    wait_for_match: false\n    since: "{{ object.created }}"'
+    )
+    assert (
+        "trigger.with.since: 'object' is the object a sensor trigger matched, known only in the steps; the "
+        "trigger's own fields cannot use it" in error_of(tmp_path, in_trigger)
+    )
 
     flat = SENSOR.replace("  with:\n    wait", "  group: null\n  with:\n    wait", 1)
-    message = error_of(tmp_path, flat.replace("{{ params.team_email }}", "{{ object.customer_email }}") + steps("""\
+    message = error_of(
+        tmp_path,
+        flat.replace("{{ params.team_email }}", "{{ object.customer_email }}")
+        + steps("""\
       - id: gate
         type: continue_if
         if: {field: amount, op: gt, value: 1}
-    """))
+    """),
+    )
     assert "steps[0].with.to: with 'group: null' each step is mapped on its own: read the object as obj" in message
     assert "steps[1].type: continue_if needs the steps' task group" in message

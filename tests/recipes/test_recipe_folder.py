@@ -103,8 +103,10 @@ def test_a_broken_recipe_is_the_import_error_of_its_own_file_and_the_others_load
     assert sorted(bag.dags) == sorted(f"recipe_{p.stem}" for p in shipped_recipes())
     assert list(bag.import_errors) == ["broken_lead.py"]
     error = bag.import_errors["broken_lead.py"]
-    assert f"{folder / 'broken_lead.yaml'}, line 11: steps[0].with.amout: unknown field 'amout' for " \
-           "StripeOneTimeChargeOperator; did you mean 'amount'?" in error
+    assert (
+        f"{folder / 'broken_lead.yaml'}, line 11: steps[0].with.amout: unknown field 'amout' for "
+        "StripeOneTimeChargeOperator; did you mean 'amount'?" in error
+    )
     assert "steps[0].with: missing required field 'amount'" in error
 
 
@@ -117,20 +119,23 @@ def _json_output(text: str):
 def _list_import_errors(tmp_path: Path, folder: Path) -> subprocess.CompletedProcess:
     """``airflow dags list-import-errors``, as an ops person runs it, on a fresh home whose DAGs folder is ``folder``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env.update({
-        "AIRFLOW_HOME": str(tmp_path / "home"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(tmp_path / "home"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        }
+    )
     script = textwrap.dedent("""\
         set -e
         "$1" -m airflow db migrate > /dev/null
         "$1" -m airflow dags reserialize > /dev/null 2>&1
         "$1" -m airflow dags list-import-errors -o json || echo "exit code $?"
     """)
-    return subprocess.run(["bash", "-c", script, "cli", sys.executable], check=False, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        ["bash", "-c", script, "cli", sys.executable], check=False, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_airflow_dags_list_import_errors_names_the_broken_recipe(tmp_path):
@@ -146,7 +151,9 @@ def test_the_shipped_recipes_and_example_dags_have_no_import_errors(tmp_path):
     """What the issue asks of dags/ + example_dags/: the CLI lists no import error."""
     folder = tmp_path / "dags"
     shutil.copytree(RECIPES_DIR, folder / "recipes", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(RECIPES_DIR.parent / "example_dags", folder / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        RECIPES_DIR.parent / "example_dags", folder / "examples", ignore=shutil.ignore_patterns("__pycache__")
+    )
     proc = _list_import_errors(tmp_path, folder)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "exit code" not in proc.stdout and _json_output(proc.stdout) == []
@@ -162,13 +169,18 @@ def test_the_check_command_reports_broken_recipes_and_missing_entry_files(tmp_pa
 
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert f"{folder / 'broken_lead.yaml'}, line 11: steps[0].with.amout: unknown field 'amout' for " \
-           "StripeOneTimeChargeOperator; did you mean 'amount'?" in lines
-    assert f"{folder / 'signup_credit.yaml'}: no entry file signup_credit.py, so Airflow does not load this recipe " \
-           "(--write-entries writes it)" in lines
+    assert (
+        f"{folder / 'broken_lead.yaml'}, line 11: steps[0].with.amout: unknown field 'amout' for "
+        "StripeOneTimeChargeOperator; did you mean 'amount'?" in lines
+    )
+    assert (
+        f"{folder / 'signup_credit.yaml'}: no entry file signup_credit.py, so Airflow does not load this recipe "
+        "(--write-entries writes it)" in lines
+    )
     assert "13 recipe(s) checked, 3 problem(s)." in proc.stderr
 
-    fixed = subprocess.run([*command, "--write-entries"], check=False, capture_output=True, text=True, env=env,
-                           timeout=300)
+    fixed = subprocess.run(
+        [*command, "--write-entries"], check=False, capture_output=True, text=True, env=env, timeout=300
+    )
     assert (folder / "signup_credit.py").read_text() == entry_file_text()
     assert "2 problem(s)" in fixed.stderr  # only the broken recipe's

@@ -58,15 +58,23 @@ _TIMING = textwrap.dedent("""\
 
 def test_parse_time_of_all_recipes(tmp_path):
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", _TIMING, str(RECIPES_DIR)], check=False, capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _TIMING, str(RECIPES_DIR)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     timing = json.loads(proc.stdout.strip().splitlines()[-1])
     first, again = timing["first_pass"], timing["again"]
-    print(f"\nAirflow import {timing['airflow_import']:.2f}s; {len(first)} recipes, first pass (with their "
-          f"classes' imports) {sum(first.values()):.3f}s, slowest {max(first, key=first.get)} "
-          f"{max(first.values()):.3f}s; again {sum(again.values()):.3f}s in all, slowest "
-          f"{max(again, key=again.get)} {max(again.values()):.3f}s")
+    print(
+        f"\nAirflow import {timing['airflow_import']:.2f}s; {len(first)} recipes, first pass (with their "
+        f"classes' imports) {sum(first.values()):.3f}s, slowest {max(first, key=first.get)} "
+        f"{max(first.values()):.3f}s; again {sum(again.values()):.3f}s in all, slowest "
+        f"{max(again, key=again.get)} {max(again.values()):.3f}s"
+    )
     assert len(again) == len(shipped_recipes())
     assert sum(first.values()) < 3.0
     assert max(again.values()) < 0.1

@@ -29,16 +29,18 @@ def _writes(server, path: str) -> int:
     return len([r for r in server.write_requests() if r["path"].startswith(path)])
 
 
-def test_r3_mails_large_payments_and_tags_only_the_largest_customers_vip(run_recipe, stripe_client, stripe_server,
-                                                                       smtp_connection):
+def test_r3_mails_large_payments_and_tags_only_the_largest_customers_vip(
+    run_recipe, stripe_client, stripe_server, smtp_connection
+):
     vip, large, small = payment(stripe_client, 250000), payment(stripe_client, 150000), payment(stripe_client, 50000)
     window = _window(vip.created - 60, vip.created + 3600)
 
     dag_run, tis = run_recipe("recipe_tag_valuable_customers", window)
 
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
-    assert sorted(m.subject for m in smtp_connection.messages) == sorted([
-        f"Valuable customer: $2,500.00 from {vip.customer}", f"Valuable customer: $1,500.00 from {large.customer}"])
+    assert sorted(m.subject for m in smtp_connection.messages) == sorted(
+        [f"Valuable customer: $2,500.00 from {vip.customer}", f"Valuable customer: $1,500.00 from {large.customer}"]
+    )
     assert stripe_client.v1.customers.retrieve(vip.customer).metadata.to_dict() == {"tier": "VIP"}
     assert "tier" not in stripe_client.v1.customers.retrieve(large.customer).metadata
     assert "tier" not in stripe_client.v1.customers.retrieve(small.customer).metadata
@@ -51,8 +53,9 @@ def test_r3_mails_large_payments_and_tags_only_the_largest_customers_vip(run_rec
     assert len(stripe_server.write_requests()) == writes  # nothing tagged or marked again
 
 
-def test_r4_refunds_charges_under_the_dispute_fee_and_sends_the_others_for_review(run_recipe, stripe_client,
-                                                                                 stripe_server, smtp_connection):
+def test_r4_refunds_charges_under_the_dispute_fee_and_sends_the_others_for_review(
+    run_recipe, stripe_client, stripe_server, smtp_connection
+):
     small, large = payment(stripe_client, 1000), payment(stripe_client, 9900)
     warnings = [stripe_server.create_early_fraud_warning(pi.latest_charge) for pi in (small, large)]
     window = _window(warnings[0]["created"] - 60, warnings[1]["created"] + 60)
@@ -76,8 +79,9 @@ def test_r4_refunds_charges_under_the_dispute_fee_and_sends_the_others_for_revie
 FAST_DUNNING = {"max_attempts": 2, "retry_window_days": 2 / 86400, "grace_days": 1 / 86400}
 
 
-def test_r5_cancels_and_writes_off_a_yearly_subscription_after_declined_retries(run_recipe, stripe_client,
-                                                                               stripe_server):
+def test_r5_cancels_and_writes_off_a_yearly_subscription_after_declined_retries(
+    run_recipe, stripe_client, stripe_server
+):
     cus = customer(stripe_client, card="pm_card_visa", email="yearly@example.com")
     sub = subscribe(stripe_client, cus.id, price(stripe_client, 120000, interval="year").id)
     failing = stripe_client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
@@ -95,8 +99,9 @@ def test_r5_cancels_and_writes_off_a_yearly_subscription_after_declined_retries(
     assert tis[("each_failed_invoice.grace_period", 0)].state == "success"
 
 
-def test_r6_mails_collections_about_large_overdue_invoices_once(run_recipe, stripe_client, stripe_server,
-                                                               smtp_connection):
+def test_r6_mails_collections_about_large_overdue_invoices_once(
+    run_recipe, stripe_client, stripe_server, smtp_connection
+):
     due = stripe_server.now() - 2 * DAY
     with server_time(stripe_server, due - 7 * DAY):  # sent a week before it was due
         big = open_invoice(stripe_client, due, amount=60000)
@@ -115,15 +120,15 @@ def test_r6_mails_collections_about_large_overdue_invoices_once(run_recipe, stri
     assert replay.state == "success" and len(smtp_connection.messages) == 1
 
 
-def test_r7_confirms_the_cancellation_to_the_customer_with_the_survey_link(run_recipe, stripe_client, stripe_server,
-                                                                          smtp_connection):
+def test_r7_confirms_the_cancellation_to_the_customer_with_the_survey_link(
+    run_recipe, stripe_client, stripe_server, smtp_connection
+):
     cus = customer(stripe_client, email="leaver@example.com", name="Lea Ver")
     sub = subscribe(stripe_client, cus.id, price(stripe_client, 2000, interval="month").id)
     canceled = stripe_client.v1.subscriptions.cancel(sub.id)
     window = _window(canceled.canceled_at - 60, canceled.canceled_at + 60)
 
-    dag_run, tis = run_recipe("recipe_cancellation_confirmation",
-                              {**window, "survey_url": "https://example.com/why"})
+    dag_run, tis = run_recipe("recipe_cancellation_confirmation", {**window, "survey_url": "https://example.com/why"})
 
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
     (mail,) = smtp_connection.messages
@@ -168,8 +173,9 @@ def test_r8_without_a_price_only_credits(run_recipe, stripe_client):
     assert list(stripe_client.v1.subscriptions.list(params={"customer": new.id}).auto_paging_iter()) == []
 
 
-def test_r9_creates_one_payment_link_per_order_and_mails_it_once(run_recipe, stripe_client, stripe_server,
-                                                                 smtp_connection):
+def test_r9_creates_one_payment_link_per_order_and_mails_it_once(
+    run_recipe, stripe_client, stripe_server, smtp_connection
+):
     conf = {"order_id": "SO-1042", "customer_email": "buyer@example.com", "amount": 12500, "currency": "usd"}
 
     dag_run, tis = run_recipe("recipe_payment_link_email", conf)
@@ -204,21 +210,31 @@ def order_system(monkeypatch):
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AIRFLOW_CONN_ORDER_SYSTEM", json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORDER_SYSTEM",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}),
+    )
     yield received
     server.shutdown()
 
 
-def test_r10_notifies_staff_emits_the_asset_event_and_calls_the_order_system(run_recipe, stripe_client, stripe_server,
-                                                                            smtp_connection, order_system):
+def test_r10_notifies_staff_emits_the_asset_event_and_calls_the_order_system(
+    run_recipe, stripe_client, stripe_server, smtp_connection, order_system
+):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
     cus = customer(stripe_client, email="payer@example.com")
     invoice = stripe_client.v1.invoices.create(params={"customer": cus.id, "collection_method": "charge_automatically"})
-    stripe_client.v1.invoice_items.create(params={"customer": cus.id, "invoice": invoice.id, "amount": 4200,
-                                                  "currency": "usd", "description": "Order SO-7"})
+    stripe_client.v1.invoice_items.create(
+        params={
+            "customer": cus.id,
+            "invoice": invoice.id,
+            "amount": 4200,
+            "currency": "usd",
+            "description": "Order SO-7",
+        }
+    )
     paid = stripe_client.v1.invoices.pay(stripe_client.v1.invoices.finalize_invoice(invoice.id).id)
     assert paid.status == "paid"
     window = _window(paid.status_transitions.paid_at - 60, paid.status_transitions.paid_at + 60)
@@ -229,10 +245,14 @@ def test_r10_notifies_staff_emits_the_asset_event_and_calls_the_order_system(run
     (mail,) = smtp_connection.messages
     assert mail.subject == f"Invoice {paid.number} paid: $42.00"
     assert [(r["path"], r["json"]["event"], r["json"]["id"], r["json"]["amount_paid"]) for r in order_system] == [
-        ("/orders/paid", "invoice.paid", paid.id, 4200)]
+        ("/orders/paid", "invoice.paid", paid.id, 4200)
+    ]
     with create_session() as session:
-        events = session.query(AssetEvent).filter_by(source_dag_id="recipe_invoice_paid_tracking",
-                                                     source_run_id=dag_run.run_id).all()
+        events = (
+            session.query(AssetEvent)
+            .filter_by(source_dag_id="recipe_invoice_paid_tracking", source_run_id=dag_run.run_id)
+            .all()
+        )
         assert [e.asset.uri for e in events] == ["stripe://invoices/paid"]
 
     # Without a callback URL the order system is not called; the staff mail is not sent twice.
@@ -244,9 +264,15 @@ def test_r10_notifies_staff_emits_the_asset_event_and_calls_the_order_system(run
 
 def test_r11_creates_sends_and_returns_one_invoice_per_order(run_recipe, stripe_client, stripe_server, xcoms):
     cus = customer(stripe_client, card=None, email="client@example.com")
-    conf = {"order_id": "SO-77", "customer_id": cus.id, "days_until_due": 14,
-            "items": [{"description": "Consulting", "quantity": 2, "unit_amount": 50000},
-                      {"description": "Travel", "quantity": 1, "unit_amount": 12000}]}
+    conf = {
+        "order_id": "SO-77",
+        "customer_id": cus.id,
+        "days_until_due": 14,
+        "items": [
+            {"description": "Consulting", "quantity": 2, "unit_amount": 50000},
+            {"description": "Travel", "quantity": 1, "unit_amount": 12000},
+        ],
+    }
 
     dag_run, tis = run_recipe("recipe_invoice_from_order", conf)
 
@@ -256,7 +282,10 @@ def test_r11_creates_sends_and_returns_one_invoice_per_order(run_recipe, stripe_
     assert invoice.metadata["order_id"] == "SO-77"
     result = xcoms(dag_run)[("create_invoice", "return_value")]
     assert (result["id"], result["number"], result["hosted_invoice_url"]) == (
-        invoice.id, invoice.number, invoice.hosted_invoice_url)
+        invoice.id,
+        invoice.number,
+        invoice.hosted_invoice_url,
+    )
 
     again, _ = run_recipe("recipe_invoice_from_order", conf)
     assert again.state == "success"
@@ -264,11 +293,15 @@ def test_r11_creates_sends_and_returns_one_invoice_per_order(run_recipe, stripe_
 
 
 def test_r12_updates_only_the_given_fields_and_mails_the_courier(run_recipe, stripe_client, smtp_connection):
-    cus = stripe_client.v1.customers.create(params={"email": "shop@example.com", "name": "Ada Shop",
-                                                    "phone": "+1 555 0100"})
-    conf = {"customer_id": cus.id, "phone": "+4930123",
-            "address": {"line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117", "country": "DE"},
-            "courier_email": "courier@example.com"}
+    cus = stripe_client.v1.customers.create(
+        params={"email": "shop@example.com", "name": "Ada Shop", "phone": "+1 555 0100"}
+    )
+    conf = {
+        "customer_id": cus.id,
+        "phone": "+4930123",
+        "address": {"line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117", "country": "DE"},
+        "courier_email": "courier@example.com",
+    }
 
     dag_run, tis = run_recipe("recipe_sync_customer_details", conf)
 
@@ -277,7 +310,10 @@ def test_r12_updates_only_the_given_fields_and_mails_the_courier(run_recipe, str
     # the phone stays text (a number-looking string is not turned into an int on the way)
     assert (after.name, after.email, after.phone) == ("Ada Shop", "shop@example.com", "+4930123")
     assert (after.address.line1, after.address.postal_code, after.address.country) == (
-        "Unter den Linden 1", "10117", "DE")
+        "Unter den Linden 1",
+        "10117",
+        "DE",
+    )
     (mail,) = smtp_connection.messages
     assert mail.rcpt_tos == ["courier@example.com"] and mail.subject == "Delivery address for Ada Shop"
     assert "Unter den Linden 1, 10117 Berlin, DE" in mail.body

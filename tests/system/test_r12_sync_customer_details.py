@@ -6,8 +6,9 @@ DAG_ID = "stripe_sync_customer_details"
 
 
 def test_updates_only_given_fields_and_mails_the_courier(run_dag, stripe_client, smtp_connection):
-    customer = stripe_client.v1.customers.create(params={"email": "shop@example.com", "name": "Ada Shop",
-                                                         "phone": "+1 555 0100"})
+    customer = stripe_client.v1.customers.create(
+        params={"email": "shop@example.com", "name": "Ada Shop", "phone": "+1 555 0100"}
+    )
     conf = {
         "customer_id": customer.id,
         "phone": "+49 30 1234567",

@@ -13,7 +13,9 @@ def customer(customer_with_card):
 
 
 def _intents(stripe_client, customer_id):
-    return list(stripe_client.v1.payment_intents.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter())
+    return list(
+        stripe_client.v1.payment_intents.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter()
+    )
 
 
 def _charge_posts(server):
@@ -114,8 +116,13 @@ def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_se
         "run = dag.test(run_conf=json.loads(sys.argv[1])); print('RUN_ID=' + run.run_id)"
     )
     conf = {"customer_id": customer.id, "amount": 1500}
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(conf)], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(conf)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
     logs = proc.stdout + proc.stderr
     assert proc.returncode == 0, logs[-3000:]
     run_id = logs.split("RUN_ID=")[1].split()[0]

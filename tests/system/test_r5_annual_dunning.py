@@ -25,7 +25,9 @@ def failed_renewal(stripe_server, stripe_client):
         failing = stripe_client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
         stripe_client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": failing.id}})
         stripe_server.advance_clock(days=366 if interval == "year" else 31)
-        invoices = list(stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).auto_paging_iter())
+        invoices = list(
+            stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).auto_paging_iter()
+        )
         assert len(invoices) == 1, "the renewal invoice failed and stayed open"
         return sub, invoices[0]
 
@@ -39,8 +41,9 @@ def _window(stripe_server, since: int | None = None) -> dict[str, str]:
     return {"since": start.subtract(minutes=5).isoformat(), "until": now.add(minutes=1).isoformat()}
 
 
-def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(run_dag, stripe_server, stripe_client,
-                                                                         failed_renewal):
+def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(
+    run_dag, stripe_server, stripe_client, failed_renewal
+):
     yearly_sub, yearly_invoice = failed_renewal("year")
     failed_at = stripe_server.now() - 2 * 86400  # the renewal happened at the period end, before "now"
     monthly_sub, monthly_invoice = failed_renewal("month")  # a month later
@@ -65,13 +68,19 @@ def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_ser
 
     assert dag_run.state == "success"
     states = {k[0].split(".")[-1]: ti.state for k, ti in tis.items() if isinstance(k, tuple)}
-    assert states == {"retry_policy": "success", "grace_period": "skipped", "recheck_invoice": "skipped",
-                      "cancel_subscription": "skipped", "mark_uncollectible": "skipped"}
+    assert states == {
+        "retry_policy": "success",
+        "grace_period": "skipped",
+        "recheck_invoice": "skipped",
+        "cancel_subscription": "skipped",
+        "mark_uncollectible": "skipped",
+    }
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
-def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(run_dag, stripe_server, stripe_client,
-                                                                  failed_renewal):
+def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(
+    run_dag, stripe_server, stripe_client, failed_renewal
+):
     sub, invoice = failed_renewal()
     conf = {**FAST, "grace_days": 10 / 86400, **_window(stripe_server)}
 
@@ -105,8 +114,9 @@ def test_the_grace_period_defers_seven_days_after_the_last_attempt(make_context)
     from airflow_stripe_automation.operators.delay import StripeDelayOperator
 
     finished = int(time.time()) - 3600
-    op = StripeDelayOperator(task_id="grace_period", delay=7, start=finished,
-                             stripe_object={"invoice": "in_1", "outcome": "exhausted"})
+    op = StripeDelayOperator(
+        task_id="grace_period", delay=7, start=finished, stripe_object={"invoice": "in_1", "outcome": "exhausted"}
+    )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(make_context())
     assert deferred.value.trigger.moment == finished + 7 * 86400

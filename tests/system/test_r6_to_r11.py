@@ -24,8 +24,9 @@ def test_r6_mails_each_high_value_overdue_invoice_once(run_dag, stripe_server, s
     start = stripe_server.now()
     big, small, paid = (
         stripe_client.v1.invoices.finalize_invoice(
-            draft_invoice(stripe_client, cus.id, amounts=(amount,), collection_method="send_invoice",
-                          days_until_due=1).id
+            draft_invoice(
+                stripe_client, cus.id, amounts=(amount,), collection_method="send_invoice", days_until_due=1
+            ).id
         )
         for amount in (60000, 40000, 90000)
     )
@@ -123,14 +124,17 @@ def order_system(monkeypatch):
     _Recorder.received = []
     server = HTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AIRFLOW_CONN_ORDER_SYSTEM", json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": server.server_address[1], "schema": "http"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORDER_SYSTEM",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": server.server_address[1], "schema": "http"}),
+    )
     yield "/orders/paid", _Recorder.received
     server.shutdown()
 
 
-def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(run_dag, stripe_server, stripe_client, smtp_connection,
-                                                                 order_system):
+def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(
+    run_dag, stripe_server, stripe_client, smtp_connection, order_system
+):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
@@ -146,20 +150,28 @@ def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(run_dag, stripe
 
     assert dag_run.state == "success"
     assert [(p, k, b["id"], b["metadata"]["order_id"]) for p, k, b in received] == [
-        ("/orders/paid", f"invoice-paid-{invoice.id}", invoice.id, "SO-77")]
+        ("/orders/paid", f"invoice-paid-{invoice.id}", invoice.id, "SO-77")
+    ]
     with create_session() as session:
         events = [e.extra for e in session.query(AssetEvent).filter_by(source_run_id=dag_run.run_id).all()]
     assert [(e["id"], e["metadata"]["order_id"], e["amount_paid"], e["currency"], e["customer"]) for e in events] == [
-        (invoice.id, "SO-77", 30000, "usd", cus.id)]
+        (invoice.id, "SO-77", 30000, "usd", cus.id)
+    ]
     (mail,) = smtp_connection.messages
     assert mail.subject == f"Invoice {invoice.number} paid: $300.00" and "<td>SO-77</td>" in mail.body
 
 
 def test_r11_one_invoice_per_order(run_dag, stripe_server, stripe_client):
     cus = customer(stripe_client, card=None, email="orders@example.com")
-    conf = {"order_id": "SO-9", "customer_id": cus.id, "currency": "usd",
-            "items": [{"description": "Consulting", "quantity": 3, "unit_amount": 15000},
-                      {"description": "Travel", "quantity": 1, "unit_amount": 4000}]}
+    conf = {
+        "order_id": "SO-9",
+        "customer_id": cus.id,
+        "currency": "usd",
+        "items": [
+            {"description": "Consulting", "quantity": 3, "unit_amount": 15000},
+            {"description": "Travel", "quantity": 1, "unit_amount": 4000},
+        ],
+    }
     dag_run, _ = run_dag("stripe_invoice_from_order", conf)
     again, _ = run_dag("stripe_invoice_from_order", conf)
 
@@ -168,5 +180,9 @@ def test_r11_one_invoice_per_order(run_dag, stripe_server, stripe_client):
     assert len(invoices) == 1
     (inv,) = invoices
     assert (inv.status, inv.amount_due, inv.collection_method, inv.metadata["order_id"]) == (
-        "open", 49000, "send_invoice", "SO-9")
+        "open",
+        49000,
+        "send_invoice",
+        "SO-9",
+    )
     assert inv.number and inv.hosted_invoice_url

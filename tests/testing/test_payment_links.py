@@ -125,9 +125,9 @@ def test_deactivate_update_and_list(stripe_client, stripe_server, price):
         "inactive_message": None,
         "metadata": {"a": "1"},
     }
-    assert [l.id for l in links.list().data] == [second.id, first.id]
-    assert [l.id for l in links.list(params={"active": True}).data] == [second.id]
-    assert [l.id for l in links.list(params={"active": False}).data] == [first.id]
+    assert [link.id for link in links.list().data] == [second.id, first.id]
+    assert [link.id for link in links.list(params={"active": True}).data] == [second.id]
+    assert [link.id for link in links.list(params={"active": False}).data] == [first.id]
     assert links.retrieve(first.id).active is False
 
     item = links.line_items.list(second.id).data[0]

@@ -11,6 +11,7 @@ API versions is unknown (use ``pricing[price]``), and there is no ``invoiceitem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -272,10 +273,14 @@ def list_invoice_items(ctx: Ctx) -> dict[str, Any]:
     q = ctx.validate(
         {**LIST_SCHEMA, "customer": string, "customer_account": string, "invoice": string, "pending": boolean}
     )
-    predicate = None
+    predicate: Callable[[dict[str, Any]], bool] | None = None
     if "pending" in q:
         pending = q["pending"]
-        predicate = lambda item: (item["invoice"] is None) == pending
+
+        def matches(item: dict[str, Any]) -> bool:
+            return (item["invoice"] is None) == pending
+
+        predicate = matches
     return ctx.page(
         "invoiceitem", q, where={"customer": q.get("customer"), "invoice": q.get("invoice")}, predicate=predicate
     )

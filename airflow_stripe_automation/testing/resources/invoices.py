@@ -893,7 +893,11 @@ def send(ctx: Ctx, invoice: dict[str, Any]) -> None:
 
 # -- endpoints ----------------------------------------------------------------------------------------
 
-_CUSTOM_FIELDS = lambda v, p: None if v == "" else array_of({"name": string, "value": string})(v, p)
+
+def _CUSTOM_FIELDS(v: Any, p: str) -> Any:  # noqa: N802 - a parameter spec, like the others
+    return None if v == "" else array_of({"name": string, "value": string})(v, p)
+
+
 _EDITABLE = {
     "auto_advance": boolean,
     "automatically_finalizes_at": integer(0),
@@ -1436,9 +1440,13 @@ def list_invoice_payments(ctx: Ctx) -> dict[str, Any]:
     payment = q.get("payment") or {}
     if payment and not payment.get("type"):
         raise errors.missing_param("payment[type]")
-    predicate = None
+    predicate: Callable[[dict[str, Any]], bool] | None = None
     if payment.get("payment_intent"):
         wanted = payment["payment_intent"]
-        predicate = lambda obj: obj["payment"].get("payment_intent") == wanted
+
+        def matches(obj: dict[str, Any]) -> bool:
+            return obj["payment"].get("payment_intent") == wanted
+
+        predicate = matches
     where = {"invoice": q.get("invoice"), "status": q.get("status")}
     return ctx.page("invoice_payment", q, where=where, predicate=predicate)

@@ -390,7 +390,7 @@ def create_payment_link(ctx: Ctx) -> dict[str, Any]:
     line_prices = [price or _create_inline(ctx, data) for price, data in plans]
     items = [
         _item(price, line["quantity"], adjustable, _product_name(ctx, price))
-        for line, price, adjustable in zip(lines, line_prices, adjustables)
+        for line, price, adjustable in zip(lines, line_prices, adjustables, strict=True)
     ]
     invoice = p.get("invoice_creation") or {}
     link = store.build(

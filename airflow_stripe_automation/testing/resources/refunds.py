@@ -39,6 +39,8 @@ CREATE = {
     "refund_application_fee": boolean,
     "reverse_transfer": boolean,
 }
+
+
 def refundable(charge: dict[str, Any]) -> int:
     return charge["amount"] - charge["amount_refunded"]
 
