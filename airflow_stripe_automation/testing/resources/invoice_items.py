@@ -1,5 +1,9 @@
 """Invoice items (``/v1/invoiceitems``): create, retrieve, update, delete, list; the lines of invoices.
 
+Also the invoice endpoints that create and delete items: ``/v1/invoices/{id}/add_lines`` and
+``/v1/invoices/{id}/remove_lines``. How an item becomes a line and the totals follow is in
+:mod:`.invoices` (which does not import this module).
+
 An item is ``amount`` (the total; negative for a credit), or a one-time price
 (``pricing[price]``, ``price_data``, or ``unit_amount_decimal``) times ``quantity``. Without
 ``invoice`` it is pending: it goes on the customer's next subscription invoice, or on an invoice
@@ -15,11 +19,13 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from .. import currencies, errors
+from .. import billing, currencies, errors
 from ..params import (
     LIST_SCHEMA,
+    array_of,
     boolean,
     currency,
+    enum,
     integer,
     merge_metadata,
     metadata,
@@ -28,7 +34,6 @@ from ..params import (
     unsupported,
 )
 from ..registry import Ctx, ResourceFamily
-from ..templates import fixture
 from . import invoices, prices
 
 family = ResourceFamily("invoice_items")
@@ -249,23 +254,13 @@ def update_invoice_item(ctx: Ctx) -> dict[str, Any]:
     return item
 
 
-def remove(ctx: Ctx, item: dict[str, Any]) -> dict[str, Any]:
-    """Delete an item (pending or on a draft): its line goes, ``invoiceitem.deleted``."""
-    if item["invoice"]:
-        invoices.detach_item(ctx, item)
-    stub = fixture("deleted_invoiceitem") | {"id": item["id"]}
-    ctx.store.delete(item, stub)
-    ctx.emit("invoiceitem.deleted", item)
-    return stub
-
-
 @family.delete("/v1/invoiceitems/{id}")
 def delete_invoice_item(ctx: Ctx) -> dict[str, Any]:
     store = ctx.store
     item = store.require("invoiceitem", ctx.args["id"])
     ctx.validate({})
     _check_changeable(store, item, "delete")
-    return remove(ctx, item)
+    return invoices.delete_item(ctx, item)
 
 
 @family.get("/v1/invoiceitems")
@@ -286,7 +281,7 @@ def list_invoice_items(ctx: Ctx) -> dict[str, Any]:
     )
 
 
-# -- add_lines on invoices ----------------------------------------------------------------------------
+# -- add_lines / remove_lines on invoices ---------------------------------------------------------------
 
 
 def check_line(store, invoice: dict[str, Any], customer: dict[str, Any], line: dict[str, Any], prefix: str):
@@ -316,10 +311,65 @@ def apply_line(ctx: Ctx, invoice: dict[str, Any], customer: dict[str, Any], plan
     line = planned["params"]
     item = planned.get("existing")
     if item is None:
-        item = make(ctx, customer, planned["plan"], line, invoices.subscription_of(invoice))
+        item = make(ctx, customer, planned["plan"], line, billing.subscription_of(invoice))
     else:
         changes = {k: line[k] for k in ("description", "discountable", "period") if k in line}
         if "metadata" in line:
             changes["metadata"] = merge_metadata(item["metadata"], line["metadata"], line["metadata"] is None)
         ctx.store.update(item, changes)
     invoices.attach_item(ctx, invoice, item)
+
+
+@family.post("/v1/invoices/{id}/add_lines")
+def add_lines(ctx: Ctx) -> dict[str, Any]:
+    store = ctx.store
+    invoice = store.require("invoice", ctx.args["id"])
+    p = ctx.validate({"lines": array_of(LINE), "invoice_metadata": metadata})
+    invoices.check_draft(invoice)
+    if not p.get("lines"):
+        raise errors.missing_param("lines")
+    customer = store.require("customer", invoice["customer"], "customer")
+    plans = [check_line(store, invoice, customer, line, f"lines[{i}]") for i, line in enumerate(p["lines"])]
+    for plan in plans:
+        apply_line(ctx, invoice, customer, plan)
+    _apply_invoice_metadata(ctx, invoice, p)
+    return invoices.respond(ctx, invoice)
+
+
+def _apply_invoice_metadata(ctx: Ctx, invoice: dict[str, Any], p: dict[str, Any]) -> None:
+    """``invoice_metadata`` of add_lines / remove_lines: merged into the invoice's metadata."""
+    if "invoice_metadata" in p:
+        merged = merge_metadata(invoice["metadata"], p["invoice_metadata"], p["invoice_metadata"] is None)
+        previous = ctx.store.update(invoice, {"metadata": merged})
+        if previous:
+            ctx.emit("invoice.updated", invoice, previous)
+
+
+@family.post("/v1/invoices/{id}/remove_lines")
+def remove_lines(ctx: Ctx) -> dict[str, Any]:
+    store = ctx.store
+    invoice = store.require("invoice", ctx.args["id"])
+    p = ctx.validate(
+        {"lines": array_of({"id": string, "behavior": enum("delete", "unassign")}), "invoice_metadata": metadata}
+    )
+    invoices.check_draft(invoice)
+    if not p.get("lines"):
+        raise errors.missing_param("lines")
+    targets = []
+    for i, line in enumerate(p["lines"]):
+        for key in ("id", "behavior"):
+            if not line.get(key):
+                raise errors.missing_param(f"lines[{i}][{key}]")
+        found = next((x for x in invoices.lines_of(store, invoice) if x["id"] == line["id"]), None)
+        details = ((found or {}).get("parent") or {}).get("invoice_item_details") or {}
+        item = store.get("invoiceitem", details.get("invoice_item"))
+        if found is None or item is None:
+            raise errors.invalid(f"No such line item on this invoice: '{line['id']}'", f"lines[{i}][id]")
+        targets.append((item, line["behavior"]))
+    for item, behavior in targets:
+        if behavior == "delete":
+            invoices.delete_item(ctx, item)
+        else:
+            invoices.detach_item(ctx, item)
+    _apply_invoice_metadata(ctx, invoice, p)
+    return invoices.respond(ctx, invoice)

@@ -29,6 +29,10 @@ Endpoints: create, retrieve, update, delete (one-off drafts), list (``customer``
   and ``invoice.updated`` with ``previous_attributes``. Overdue is state, not an event: an
   ``open`` invoice whose ``due_date`` has passed (``invoice.overdue`` needs Billing automations).
 
+Finalization, payment attempts, retries and auto-advance are the billing engine's (:mod:`..billing`);
+``add_lines`` / ``remove_lines`` are with invoice items (:mod:`.invoice_items`), which they create and
+delete.
+
 Deviations: no taxes, discounts, credit notes, shipping or multi-currency; the top-level
 ``subscription`` key (in Stripe's fixture, no longer in the API) stays null: use
 ``parent.subscription_details.subscription`` or the lines' ``subscription``.
@@ -36,12 +40,10 @@ Deviations: no taxes, discounts, credit notes, shipping or multi-currency; the t
 
 from __future__ import annotations
 
-import heapq
-import secrets
 from collections.abc import Callable
 from typing import Any
 
-from .. import currencies, errors, search
+from .. import billing, errors, search
 from ..params import (
     LIST_SCHEMA,
     anything,
@@ -60,7 +62,7 @@ from ..params import (
 )
 from ..registry import Ctx, ResourceFamily
 from ..templates import clone, fixture
-from . import payment_intents, payment_methods, prices
+from . import payment_methods, prices
 
 family = ResourceFamily("invoices")
 family.object_type("invoice", indexes=("customer",))
@@ -68,8 +70,6 @@ family.object_type("line_item", prefix="il")  # lines live on their invoice (``l
 family.object_type("invoice_payment", prefix="inpay", indexes=("invoice",))
 
 STATUSES = ("draft", "open", "paid", "uncollectible", "void")
-RETRY_DAYS = (3, 5, 7)  # automatic retries after a failed automatic payment, days after the previous
-AUTO_FINALIZE_DELAY = 3600  # Stripe finalizes auto-advancing drafts about an hour after creation
 SEARCH_FIELDS = {
     "created": "number",
     "currency": "token",
@@ -80,103 +80,18 @@ SEARCH_FIELDS = {
     "status": "token",
     "total": "number",
 }
-_URL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-
-# -- small helpers ------------------------------------------------------------------------------
-
-
-def system_ctx(store, request: dict[str, Any] | None = None) -> Ctx:
-    """A Ctx for what Stripe does by itself (no request), or on behalf of ``request`` (an event's)."""
-    request = request or {}
-    return Ctx(store, {}, {}, request_id=request.get("id"), idempotency_key=request.get("idempotency_key"), path="")
-
-
-def call(ctx: Ctx, handler: Callable[[Ctx], Any], params: dict[str, Any], args: dict[str, str] | None = None) -> Any:
-    """Run another family's endpoint handler as part of this request (its events carry our request id)."""
-    sub = Ctx(
-        ctx.store, params, args or {}, request_id=ctx.request_id, idempotency_key=ctx.idempotency_key, path=ctx.path
-    )
-    return handler(sub)
-
-
-def subscription_of(invoice: dict[str, Any]) -> str | None:
-    parent = invoice.get("parent") or {}
-    return (parent.get("subscription_details") or {}).get("subscription")
-
-
-def lines_of(store, invoice: dict[str, Any]) -> list[dict[str, Any]]:
-    return store.private(invoice["id"]).setdefault("lines", [])
-
-
-def _subscriptions():
-    from . import subscriptions
-
-    return subscriptions
-
-
-def emit_change(ctx: Ctx, invoice: dict[str, Any], previous: dict[str, Any], *specific: str) -> None:
-    """The lifecycle events of a change, then ``invoice.updated`` with its ``previous_attributes``."""
-    for event_type in specific:
-        ctx.emit(event_type, invoice)
-    if previous:
-        ctx.emit("invoice.updated", invoice, previous)
-
-
-# -- the billing schedule (what happens when the server clock moves) ----------------------------
-
-TASKS: dict[str, Callable[[Ctx, str, int], None]] = {}
-
-
-def task(kind: str) -> Callable:
-    def register(fn: Callable[[Ctx, str, int], None]) -> Callable:
-        TASKS[kind] = fn
-        return fn
-
-    return register
-
-
-def schedule(store, when: int, kind: str, object_id: str) -> None:
-    """Run ``TASKS[kind](ctx, object_id, when)`` once server time reaches ``when`` (tasks re-check state)."""
-    state = store.private("__billing_schedule__")
-    state["seq"] = state.get("seq", 0) + 1
-    heapq.heappush(state.setdefault("heap", []), (when, state["seq"], kind, object_id))
-
-
-@family.on_clock
-def run_schedule(store, before: int, after: int) -> None:
-    """Due tasks in time order, each at its own time (events get that ``created``), as test clocks do."""
-    if after <= before:
-        return
-    heap = store.private("__billing_schedule__").get("heap")
-    if not heap:
-        return
-    try:
-        while heap and heap[0][0] <= after:
-            when, _, kind, object_id = heapq.heappop(heap)
-            store.clock.frozen = max(when, before)
-            try:
-                TASKS[kind](system_ctx(store), object_id, when)
-            except errors.StripeError:
-                pass  # a declined automatic payment: already recorded on the invoice
-    finally:
-        store.clock.frozen = None
+# The billing engine is no family of its own (families are the modules here): it runs through this one,
+# on the server clock and on the events of the PaymentIntents behind invoices.
+family.on_clock(billing.run_due)
+family.on_store_event(billing.follow_payment_intent)
 
 
 # -- building invoices, lines and items -----------------------------------------------------------
 
 
-def _customer_snapshot(customer: dict[str, Any] | None) -> dict[str, Any]:
-    if customer is None or customer.get("deleted"):
-        return {}
-    return {
-        "customer_address": customer.get("address"),
-        "customer_email": customer.get("email"),
-        "customer_name": customer.get("name"),
-        "customer_phone": customer.get("phone"),
-        "customer_shipping": customer.get("shipping"),
-        "customer_tax_exempt": customer.get("tax_exempt") or "none",
-    }
+def lines_of(store, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+    return store.private(invoice["id"]).setdefault("lines", [])
 
 
 def build(
@@ -207,7 +122,7 @@ def build(
         due_date = now + days_until_due * 86400
     finalizes_at = automatically_finalizes_at
     if auto_advance and finalizes_at is None:
-        finalizes_at = now + AUTO_FINALIZE_DELAY
+        finalizes_at = now + billing.AUTO_FINALIZE_DELAY
     parent = None
     if subscription is not None:
         parent = {
@@ -288,7 +203,7 @@ def build(
         amount_overpaid=0,
         parent=parent,
         customer_account=None,
-        **_customer_snapshot(customer),
+        **billing.customer_snapshot(customer),
     )
     store.private(invoice_id).update(lines=[], days_until_due=days_until_due)
     return invoice
@@ -301,7 +216,7 @@ def insert(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
     store.insert("invoice", invoice)
     ctx.emit("invoice.created", invoice)
     if invoice["auto_advance"] and invoice["automatically_finalizes_at"]:
-        schedule(store, invoice["automatically_finalizes_at"], "invoice.finalize", invoice["id"])
+        billing.schedule(store, invoice["automatically_finalizes_at"], "invoice.finalize", invoice["id"])
     return invoice
 
 
@@ -530,6 +445,16 @@ def detach_item(ctx: Ctx, item: dict[str, Any], emit: bool = True) -> None:
         changed_lines(ctx, invoice, before, emit)
 
 
+def delete_item(ctx: Ctx, item: dict[str, Any]) -> dict[str, Any]:
+    """Delete an item (pending or on a draft): its line goes, ``invoiceitem.deleted``; the deleted stub."""
+    if item["invoice"]:
+        detach_item(ctx, item)
+    stub = fixture("deleted_invoiceitem") | {"id": item["id"]}
+    ctx.store.delete(item, stub)
+    ctx.emit("invoiceitem.deleted", item)
+    return stub
+
+
 def pending_items(store, customer_id: str, subscription_id: str | None, *, unscoped: bool) -> list[dict[str, Any]]:
     """The customer's pending invoice items for an invoice of ``subscription_id`` (oldest first)."""
     found, _ = store.page("invoiceitem", where={"customer": customer_id}, limit=10_000)
@@ -550,345 +475,6 @@ def pull_pending(ctx: Ctx, invoice: dict[str, Any], items: list[dict[str, Any]])
             continue
         ctx.store.update(item, {"invoice": invoice["id"]})
         lines_of(ctx.store, invoice).append(item_line(ctx.store, invoice, item))
-
-
-# -- finalization ---------------------------------------------------------------------------------
-
-
-def _url_token() -> str:
-    return "".join(secrets.choice(_URL_CHARS) for _ in range(40))
-
-
-def check_finalizable(store, invoice: dict[str, Any]) -> None:
-    if invoice["status"] != "draft":
-        raise errors.invalid("This invoice is already finalized, you can't re-finalize a non-draft invoice.")
-    if invoice["amount_due"] > currencies.MAXIMUM_AMOUNT:
-        raise errors.invalid(
-            f"The invoice total must be no more than {currencies.format_amount(currencies.MAXIMUM_AMOUNT, invoice['currency'])}.",
-            code="amount_too_large",
-        )
-    customer = store.get("customer", invoice["customer"])
-    if customer is None:
-        raise errors.invalid(f"The customer {invoice['customer']} of this invoice has been deleted.")
-    if invoice["collection_method"] == "send_invoice" and not customer.get("email"):
-        raise errors.invalid(_MISSING_EMAIL, "customer")
-
-
-_MISSING_EMAIL = (
-    "Missing email. In order to create invoices that are sent to the customer, the customer must have a valid email."
-)
-
-
-def _pi_description(invoice: dict[str, Any]) -> str:
-    return {
-        "subscription_create": "Subscription creation",
-        "subscription_cycle": "Subscription update",
-        "subscription_update": "Subscription update",
-    }.get(invoice["billing_reason"], "Payment for Invoice")
-
-
-def _apply_balance(ctx: Ctx, invoice: dict[str, Any], customer: dict[str, Any]) -> dict[str, int]:
-    """The customer's balance at finalization: credit lowers ``amount_due``, a debit raises it, a negative
-    total becomes credit, an amount too small to charge is carried over (customer balance transactions)."""
-    from . import customer_balance
-
-    code = invoice["currency"]
-    if customer.get("currency") is None:  # a balance set before the customer had a currency: the default one
-        balance = (customer.get("balance") or 0) if code == customer_balance.DEFAULT_CURRENCY else 0
-    else:
-        balance = customer_balance.balance_in(ctx.store, customer, code)
-    total = invoice["total"]
-    due = max(total, 0)
-    applied = 0
-    if total < 0:
-        applied = total
-    elif balance < 0:
-        used = min(-balance, due)
-        due -= used
-        applied = used
-    elif balance > 0:
-        due += balance
-        applied = -balance
-    if applied:
-        customer_balance.apply(ctx, customer, applied, code, type="applied_to_invoice", invoice=invoice["id"])
-    ending = balance + applied
-    minimum = currencies.MINIMUM_AMOUNT.get(code, 0)
-    if 0 < due < minimum:
-        customer_balance.apply(ctx, customer, due, code, type="invoice_too_small", invoice=invoice["id"])
-        ending += due
-        due = 0
-    return {"starting_balance": balance, "ending_balance": ending, "amount_due": due}
-
-
-def _unapply_balance(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    """Voiding gives back what finalization took from (or added to) the customer's balance."""
-    from . import customer_balance
-
-    delta = (invoice["starting_balance"] or 0) - (invoice["ending_balance"] or 0)
-    customer = ctx.store.get("customer", invoice["customer"])
-    if delta and customer is not None:
-        customer_balance.apply(
-            ctx, customer, delta, invoice["currency"], type="unapplied_from_invoice", invoice=invoice["id"]
-        )
-
-
-def finalize(ctx: Ctx, invoice: dict[str, Any], auto_advance: bool | None = None) -> dict[str, Any]:
-    """draft -> open (or paid if nothing is due). Callers validate with :func:`check_finalizable` first."""
-    store = ctx.store
-    now = store.now()
-    customer = store.require("customer", invoice["customer"], "customer")
-    sequence = customer.get("next_invoice_sequence") or 1
-    customer["next_invoice_sequence"] = sequence + 1  # Stripe emits nothing for the numbering
-    balance = _apply_balance(ctx, invoice, customer)
-    token = _url_token()
-    days = store.private(invoice["id"]).get("days_until_due")
-    changes: dict[str, Any] = {
-        **_customer_snapshot(customer),
-        **balance,
-        "amount_remaining": balance["amount_due"] - invoice["amount_paid"],
-        "number": f"{customer['invoice_prefix']}-{sequence:04d}",
-        "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_local/test_{token}",
-        "invoice_pdf": f"https://pay.stripe.com/invoice/acct_local/test_{token}/pdf?s=ap",
-        "status": "open",
-        "status_transitions": {**invoice["status_transitions"], "finalized_at": now},
-        "effective_at": now,
-        "automatically_finalizes_at": None,
-        "next_payment_attempt": None,
-    }
-    if auto_advance is not None:
-        changes["auto_advance"] = auto_advance
-    if invoice["collection_method"] == "send_invoice" and days is not None:
-        changes["due_date"] = now + days * 86400
-    previous = store.update(invoice, changes)
-    if invoice["amount_due"] > 0:
-        pi = call(
-            ctx,
-            payment_intents.create_payment_intent,
-            {
-                "amount": str(invoice["amount_due"]),
-                "currency": invoice["currency"],
-                "customer": invoice["customer"],
-                "description": _pi_description(invoice),
-                "payment_method_types": ["card"],
-            },
-        )
-        store.private(pi["id"])["invoice"] = invoice["id"]
-        payment = store.create(
-            "invoice_payment",
-            amount_paid=None,
-            amount_requested=invoice["amount_due"],
-            currency=invoice["currency"],
-            invoice=invoice["id"],
-            is_default=True,
-            payment={"type": "payment_intent", "payment_intent": pi["id"]},
-            status="open",
-            status_transitions={"canceled_at": None, "paid_at": None},
-        )
-        store.private(invoice["id"]).update(payment_intent=pi["id"], invoice_payment=payment["id"])
-    emit_change(ctx, invoice, previous, "invoice.finalized")
-    if invoice["amount_due"] == 0:
-        mark_paid(ctx, invoice, amount=0, attempted=True)
-    return invoice
-
-
-# -- payment --------------------------------------------------------------------------------------
-
-
-def payment_intent_of(store, invoice: dict[str, Any]) -> dict[str, Any] | None:
-    pi_id = store.private(invoice["id"]).get("payment_intent")
-    return store.get("payment_intent", pi_id) if pi_id else None
-
-
-def default_payment_method(store, invoice: dict[str, Any]) -> str | None:
-    """The invoice's, else its subscription's, else the customer's invoice default payment method."""
-    if invoice.get("default_payment_method"):
-        return invoice["default_payment_method"]
-    sub = store.get("subscription", subscription_of(invoice))
-    if sub is not None and sub.get("default_payment_method"):
-        return sub["default_payment_method"]
-    customer = store.get("customer", invoice["customer"])
-    if customer is not None:
-        return (customer.get("invoice_settings") or {}).get("default_payment_method")
-    return None
-
-
-NO_PAYMENT_METHOD = (
-    "This customer has no attached payment source or default payment method. Please consider adding a default "
-    "payment method. For more information, visit "
-    "https://docs.stripe.com/billing/subscriptions/payment-methods-setting#payment-method-priority."
-)
-
-
-def mark_paid(ctx: Ctx, invoice: dict[str, Any], *, amount: int, attempted: bool, out_of_band: bool = False) -> None:
-    """open -> paid: amounts, ``status_transitions.paid_at``, events, and the subscription's status."""
-    store = ctx.store
-    now = store.now()
-    changes = {
-        "status": "paid",
-        "amount_paid": invoice["amount_paid"] + amount,
-        "amount_remaining": 0,
-        "next_payment_attempt": None,
-        "status_transitions": {**invoice["status_transitions"], "paid_at": now},
-    }
-    if attempted and not out_of_band:
-        changes["attempted"] = True
-        if amount > 0:
-            changes["attempt_count"] = invoice["attempt_count"] + 1
-    previous = store.update(invoice, changes)
-    payment = store.get("invoice_payment", store.private(invoice["id"]).get("invoice_payment"))
-    if payment is not None and not out_of_band:
-        store.update(
-            payment,
-            {"status": "paid", "amount_paid": amount, "status_transitions": {"canceled_at": None, "paid_at": now}},
-        )
-        ctx.emit("invoice_payment.paid", payment)
-    kinds = ("invoice.paid",) if out_of_band else ("invoice.paid", "invoice.payment_succeeded")
-    emit_change(ctx, invoice, previous, *kinds)
-    _subscriptions().invoice_paid(ctx, invoice)
-
-
-def _retries(invoice: dict[str, Any]) -> bool:
-    """Whether Stripe retries this invoice's failed payments (automatic collection, not a first invoice)."""
-    return (
-        invoice["auto_advance"]
-        and invoice["collection_method"] == "charge_automatically"
-        and invoice["billing_reason"] != "subscription_create"
-    )
-
-
-def record_failure(ctx: Ctx, invoice: dict[str, Any], event_type: str = "invoice.payment_failed") -> None:
-    """A failed (or action-requiring) payment attempt: counts, the next retry, events, the subscription."""
-    store = ctx.store
-    attempts = invoice["attempt_count"] + 1
-    retry = None
-    exhausted = False
-    if _retries(invoice):
-        if attempts <= len(RETRY_DAYS):
-            retry = store.now() + RETRY_DAYS[attempts - 1] * 86400
-        else:
-            exhausted = True
-    previous = store.update(invoice, {"attempt_count": attempts, "attempted": True, "next_payment_attempt": retry})
-    if retry is not None:
-        schedule(store, retry, "invoice.attempt", invoice["id"])
-    emit_change(ctx, invoice, previous, event_type)
-    _subscriptions().invoice_payment_failed(ctx, invoice, final=exhausted)
-
-
-def attempt(ctx: Ctx, invoice: dict[str, Any], pm_ref: str | None, *, off_session: bool = True) -> None:
-    """One payment attempt of an open invoice (validated ``pm_ref``); raises the decline's 402."""
-    store = ctx.store
-    if invoice["amount_remaining"] <= 0:
-        mark_paid(ctx, invoice, amount=0, attempted=True)
-        return
-    if pm_ref is None:
-        record_failure(ctx, invoice)
-        raise errors.invalid(NO_PAYMENT_METHOD)
-    pi = payment_intent_of(store, invoice)
-    if pi is None or pi["status"] in ("succeeded", "canceled"):
-        raise errors.invalid("This invoice has no payment to attempt.")
-    call(
-        ctx,
-        payment_intents.confirm_payment_intent,
-        {"payment_method": pm_ref, "off_session": "true" if off_session else "false"},
-        {"id": pi["id"]},
-    )  # the PaymentIntent's events update the invoice (see _payment_events); a decline raises its 402
-    if pi["status"] == "requires_action":
-        raise errors.StripeError(
-            402,
-            "card_error",
-            "This payment requires additional user action before it can be completed successfully. Payment can be "
-            "completed using the PaymentIntent associated with the invoice. For more details see: "
-            "https://docs.stripe.com/billing/subscriptions/overview#requires-action",
-            code="invoice_payment_intent_requires_action",
-            payment_intent=dict(pi),
-        )
-
-
-def automatic_attempt(ctx: Ctx, invoice: dict[str, Any], *, off_session: bool = True) -> bool:
-    """Stripe charging an invoice by itself (creation, renewal, retry): True when it got paid."""
-    pm_ref = default_payment_method(ctx.store, invoice)
-    try:
-        attempt(ctx, invoice, pm_ref, off_session=off_session)
-    except errors.StripeError:
-        return False
-    return invoice["status"] == "paid"
-
-
-def cancel_payment(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    """Void / paid out of band: the invoice's PaymentIntent is canceled, its payment record too."""
-    store = ctx.store
-    pi = payment_intent_of(store, invoice)
-    if pi is not None and pi["status"] in payment_intents.CANCELABLE:
-        call(ctx, payment_intents.cancel_payment_intent, {}, {"id": pi["id"]})
-    payment = store.get("invoice_payment", store.private(invoice["id"]).get("invoice_payment"))
-    if payment is not None and payment["status"] == "open":
-        store.update(
-            payment, {"status": "canceled", "status_transitions": {"canceled_at": store.now(), "paid_at": None}}
-        )
-
-
-@family.on_store_event
-def _payment_events(store, event: dict[str, Any]) -> None:
-    """An invoice follows its PaymentIntent, however that was confirmed."""
-    kind = event["type"]
-    if kind not in ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action"):
-        return
-    pi = event["data"]["object"]
-    invoice = store.get("invoice", store.private(pi["id"]).get("invoice"))
-    if invoice is None or invoice["status"] not in ("open", "uncollectible"):
-        return
-    ctx = system_ctx(store, event.get("request"))
-    if kind == "payment_intent.succeeded":
-        mark_paid(ctx, invoice, amount=pi["amount_received"], attempted=True)
-    elif kind == "payment_intent.payment_failed":
-        record_failure(ctx, invoice)
-    else:
-        record_failure(ctx, invoice, "invoice.payment_action_required")
-
-
-# -- scheduled work ---------------------------------------------------------------------------------
-
-
-@task("invoice.finalize")
-def _auto_finalize(ctx: Ctx, invoice_id: str, when: int) -> None:
-    invoice = ctx.store.get("invoice", invoice_id)
-    if invoice is None or invoice["status"] != "draft" or not invoice["auto_advance"]:
-        return
-    if invoice["automatically_finalizes_at"] != when:
-        return
-    try:
-        check_finalizable(ctx.store, invoice)
-    except errors.StripeError as exc:
-        previous = ctx.store.update(
-            invoice,
-            {"last_finalization_error": {"message": exc.fields.get("message"), "type": "invalid_request_error"}},
-        )
-        ctx.emit("invoice.finalization_failed", invoice)
-        emit_change(ctx, invoice, previous)
-        return
-    finalize(ctx, invoice)
-    if invoice["status"] != "open":
-        return
-    if invoice["collection_method"] == "charge_automatically":
-        automatic_attempt(ctx, invoice)
-    else:
-        send(ctx, invoice)
-        _subscriptions().invoice_sent(ctx, invoice)
-
-
-@task("invoice.attempt")
-def _auto_retry(ctx: Ctx, invoice_id: str, when: int) -> None:
-    invoice = ctx.store.get("invoice", invoice_id)
-    if invoice is None or invoice["status"] != "open" or invoice["next_payment_attempt"] != when:
-        return
-    if not invoice["auto_advance"]:
-        return
-    automatic_attempt(ctx, invoice)
-
-
-def send(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    """Stripe emails the invoice (not in test mode) and emits ``invoice.sent``."""
-    ctx.emit("invoice.sent", invoice)
 
 
 # -- endpoints ----------------------------------------------------------------------------------------
@@ -977,7 +563,7 @@ def respond(ctx: Ctx, invoice: dict[str, Any], prefix: str = "") -> dict[str, An
         found, more = store.page("invoice_payment", where={"invoice": invoice["id"]}, limit=10)
         extra["payments"] = {"object": "list", "data": found, "has_more": more, "url": "/v1/invoice_payments"}
     if "confirmation_secret" in wanted:
-        pi = payment_intent_of(store, invoice)
+        pi = billing.payment_intent_of(store, invoice)
         extra["confirmation_secret"] = (
             None if pi is None else {"client_secret": pi["client_secret"], "type": "payment_intent"}
         )
@@ -1002,7 +588,7 @@ def create_invoice(ctx: Ctx) -> dict[str, Any]:
     if collection == "send_invoice" and p.get("days_until_due") is None and p.get("due_date") is None:
         raise errors.missing_param("days_until_due")
     if collection == "send_invoice" and not customer.get("email"):
-        raise errors.invalid(_MISSING_EMAIL, "collection_method")
+        raise errors.invalid(billing.MISSING_EMAIL, "collection_method")
     if p.get("due_date") is not None and p["due_date"] <= store.now():
         raise errors.invalid("The due_date must be in the future.", "due_date")
     check_payment_method_of(store, customer["id"], p.get("default_payment_method"), "default_payment_method")
@@ -1093,7 +679,7 @@ def update_invoice(ctx: Ctx) -> dict[str, Any]:
     if collection == "send_invoice" and invoice["collection_method"] != "send_invoice":
         customer = store.get("customer", invoice["customer"])
         if customer is not None and not customer.get("email"):
-            raise errors.invalid(_MISSING_EMAIL, "collection_method")
+            raise errors.invalid(billing.MISSING_EMAIL, "collection_method")
     plain = ("collection_method", "custom_fields", "default_payment_method", "description", "footer",
              "statement_descriptor", "number", "effective_at")  # fmt: skip
     changes: dict[str, Any] = {k: p[k] for k in plain if k in p}
@@ -1115,10 +701,10 @@ def update_invoice(ctx: Ctx) -> dict[str, Any]:
     if invoice["status"] == "draft" and ("auto_advance" in p or "automatically_finalizes_at" in p):
         at = p.get("automatically_finalizes_at") or invoice["automatically_finalizes_at"]
         if auto and at is None:
-            at = store.now() + AUTO_FINALIZE_DELAY
+            at = store.now() + billing.AUTO_FINALIZE_DELAY
         changes["automatically_finalizes_at"] = at if auto else None
         if auto and at != invoice["automatically_finalizes_at"]:
-            schedule(store, at, "invoice.finalize", invoice["id"])
+            billing.schedule(store, at, "invoice.finalize", invoice["id"])
     if invoice["status"] == "draft":
         automatic = changes.get("auto_advance", invoice["auto_advance"]) and collection == "charge_automatically"
         changes["next_payment_attempt"] = (
@@ -1134,14 +720,12 @@ def update_invoice(ctx: Ctx) -> dict[str, Any]:
 
 @family.delete("/v1/invoices/{id}")
 def delete_invoice(ctx: Ctx) -> dict[str, Any]:
-    from . import invoice_items
-
     store = ctx.store
     invoice = store.require("invoice", ctx.args["id"])
     ctx.validate({})
     if invoice["status"] != "draft":
         raise errors.invalid("You can only delete draft invoices.")
-    if invoice["billing_reason"] != "manual" and subscription_of(invoice):
+    if invoice["billing_reason"] != "manual" and billing.subscription_of(invoice):
         raise errors.invalid(
             "You cannot delete a draft invoice created by a subscription; void it after finalization instead."
         )
@@ -1149,7 +733,7 @@ def delete_invoice(ctx: Ctx) -> dict[str, Any]:
         details = (line.get("parent") or {}).get("invoice_item_details") or {}
         item = store.get("invoiceitem", details.get("invoice_item"))
         if item is not None:
-            invoice_items.remove(ctx, item)
+            delete_item(ctx, item)
     stub = fixture("deleted_invoice") | {"id": invoice["id"]}
     store.delete(invoice, stub)
     ctx.emit("invoice.deleted", invoice)
@@ -1161,16 +745,16 @@ def finalize_invoice(ctx: Ctx) -> dict[str, Any]:
     store = ctx.store
     invoice = store.require("invoice", ctx.args["id"])
     p = ctx.validate({"auto_advance": boolean})
-    check_finalizable(store, invoice)
-    finalize(ctx, invoice, p.get("auto_advance"))
+    billing.check_finalizable(store, invoice)
+    billing.finalize(ctx, invoice, p.get("auto_advance"))
     if invoice["status"] == "open" and invoice["auto_advance"]:
         if invoice["collection_method"] == "charge_automatically":
-            at = store.now() + AUTO_FINALIZE_DELAY
+            at = store.now() + billing.AUTO_FINALIZE_DELAY
             previous = store.update(invoice, {"next_payment_attempt": at})
             ctx.emit("invoice.updated", invoice, previous)
-            schedule(store, at, "invoice.attempt", invoice["id"])
+            billing.schedule(store, at, "invoice.attempt", invoice["id"])
         else:
-            send(ctx, invoice)
+            billing.send(ctx, invoice)
     return respond(ctx, invoice)
 
 
@@ -1200,24 +784,24 @@ def pay_invoice(ctx: Ctx) -> dict[str, Any]:
     )
     _check_payable(invoice)
     if invoice["status"] == "draft":
-        check_finalizable(store, invoice)
+        billing.check_finalizable(store, invoice)
     out_of_band = p.get("paid_out_of_band", False)
     pm_ref = None
     if not out_of_band:
-        pm_ref = p.get("payment_method") or default_payment_method(store, invoice)
+        pm_ref = p.get("payment_method") or billing.default_payment_method(store, invoice)
         if pm_ref is None and invoice["amount_remaining"] > 0:
-            raise errors.invalid(NO_PAYMENT_METHOD)
+            raise errors.invalid(billing.NO_PAYMENT_METHOD)
         if pm_ref is not None:
             payment_methods.check_usable(store, pm_ref, invoice["customer"])
     if invoice["status"] == "draft":
-        finalize(ctx, invoice)
+        billing.finalize(ctx, invoice)
         if invoice["status"] == "paid":
             return respond(ctx, invoice)
     if out_of_band:
-        cancel_payment(ctx, invoice)
-        mark_paid(ctx, invoice, amount=invoice["amount_remaining"], attempted=False, out_of_band=True)
+        billing.cancel_payment(ctx, invoice)
+        billing.mark_paid(ctx, invoice, amount=invoice["amount_remaining"], attempted=False, out_of_band=True)
         return respond(ctx, invoice)
-    attempt(ctx, invoice, pm_ref, off_session=p.get("off_session", True))
+    billing.attempt(ctx, invoice, pm_ref, off_session=p.get("off_session", True))
     return respond(ctx, invoice)
 
 
@@ -1231,9 +815,9 @@ def send_invoice(ctx: Ctx) -> dict[str, Any]:
     if invoice["status"] == "void":
         raise errors.invalid("You can't send a void invoice.")
     if invoice["status"] == "draft":
-        check_finalizable(store, invoice)
-        finalize(ctx, invoice)
-    send(ctx, invoice)
+        billing.check_finalizable(store, invoice)
+        billing.finalize(ctx, invoice)
+    billing.send(ctx, invoice)
     return respond(ctx, invoice)
 
 
@@ -1247,25 +831,8 @@ def void_invoice(ctx: Ctx) -> dict[str, Any]:
             f"You can only void an invoice that is open or uncollectible; this invoice is {invoice['status']}.",
             code="invoice_not_editable" if invoice["status"] == "draft" else None,
         )
-    void(ctx, invoice)
+    billing.void(ctx, invoice)
     return respond(ctx, invoice)
-
-
-def void(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    store = ctx.store
-    cancel_payment(ctx, invoice)
-    _unapply_balance(ctx, invoice)
-    previous = store.update(
-        invoice,
-        {
-            "status": "void",
-            "auto_advance": False,
-            "next_payment_attempt": None,
-            "status_transitions": {**invoice["status_transitions"], "voided_at": store.now()},
-        },
-    )
-    emit_change(ctx, invoice, previous, "invoice.voided")
-    _subscriptions().invoice_voided(ctx, invoice)
 
 
 @family.post("/v1/invoices/{id}/mark_uncollectible")
@@ -1286,7 +853,7 @@ def mark_uncollectible(ctx: Ctx) -> dict[str, Any]:
             "status_transitions": {**invoice["status_transitions"], "marked_uncollectible_at": store.now()},
         },
     )
-    emit_change(ctx, invoice, previous, "invoice.marked_uncollectible")
+    billing.emit_change(ctx, invoice, previous, "invoice.marked_uncollectible")
     return respond(ctx, invoice)
 
 
@@ -1297,67 +864,6 @@ def check_draft(invoice: dict[str, Any], param: str | None = None) -> None:
             param,
             "invoice_not_editable",
         )
-
-
-@family.post("/v1/invoices/{id}/add_lines")
-def add_lines(ctx: Ctx) -> dict[str, Any]:
-    from . import invoice_items
-
-    store = ctx.store
-    invoice = store.require("invoice", ctx.args["id"])
-    p = ctx.validate({"lines": array_of(invoice_items.LINE), "invoice_metadata": metadata})
-    check_draft(invoice)
-    if not p.get("lines"):
-        raise errors.missing_param("lines")
-    customer = store.require("customer", invoice["customer"], "customer")
-    plans = [
-        invoice_items.check_line(store, invoice, customer, line, f"lines[{i}]") for i, line in enumerate(p["lines"])
-    ]
-    for plan in plans:
-        invoice_items.apply_line(ctx, invoice, customer, plan)
-    _apply_invoice_metadata(ctx, invoice, p)
-    return respond(ctx, invoice)
-
-
-def _apply_invoice_metadata(ctx: Ctx, invoice: dict[str, Any], p: dict[str, Any]) -> None:
-    """``invoice_metadata`` of add_lines / remove_lines: merged into the invoice's metadata."""
-    if "invoice_metadata" in p:
-        merged = merge_metadata(invoice["metadata"], p["invoice_metadata"], p["invoice_metadata"] is None)
-        previous = ctx.store.update(invoice, {"metadata": merged})
-        if previous:
-            ctx.emit("invoice.updated", invoice, previous)
-
-
-@family.post("/v1/invoices/{id}/remove_lines")
-def remove_lines(ctx: Ctx) -> dict[str, Any]:
-    from . import invoice_items
-
-    store = ctx.store
-    invoice = store.require("invoice", ctx.args["id"])
-    p = ctx.validate(
-        {"lines": array_of({"id": string, "behavior": enum("delete", "unassign")}), "invoice_metadata": metadata}
-    )
-    check_draft(invoice)
-    if not p.get("lines"):
-        raise errors.missing_param("lines")
-    targets = []
-    for i, line in enumerate(p["lines"]):
-        for key in ("id", "behavior"):
-            if not line.get(key):
-                raise errors.missing_param(f"lines[{i}][{key}]")
-        found = next((x for x in lines_of(store, invoice) if x["id"] == line["id"]), None)
-        details = ((found or {}).get("parent") or {}).get("invoice_item_details") or {}
-        item = store.get("invoiceitem", details.get("invoice_item"))
-        if found is None or item is None:
-            raise errors.invalid(f"No such line item on this invoice: '{line['id']}'", f"lines[{i}][id]")
-        targets.append((item, line["behavior"]))
-    for item, behavior in targets:
-        if behavior == "delete":
-            invoice_items.remove(ctx, item)
-        else:
-            detach_item(ctx, item)
-    _apply_invoice_metadata(ctx, invoice, p)
-    return respond(ctx, invoice)
 
 
 @family.get("/v1/invoices/{id}/lines")
@@ -1404,7 +910,7 @@ def list_invoices(ctx: Ctx) -> dict[str, Any]:
     sub = q.get("subscription")
     checks = []
     if sub:
-        checks.append(lambda inv: subscription_of(inv) == sub)
+        checks.append(lambda inv: billing.subscription_of(inv) == sub)
     if q.get("due_date") is not None:
         checks.append(lambda inv: in_range(inv["due_date"], due))
     predicate = (lambda inv: all(check(inv) for check in checks)) if checks else None

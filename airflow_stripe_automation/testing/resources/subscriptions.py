@@ -15,12 +15,16 @@ subscriptions are ``active`` at once; their first invoice is finalized and sent 
 Items carry ``current_period_start/end`` (as in the current API). When the server clock passes
 ``current_period_end`` the subscription renews: a ``subscription_cycle`` draft invoice for the new
 period (plus pending items), finalized an hour later and charged off-session (or sent); a failure
--> ``past_due`` and Stripe's retries (see :mod:`.invoices`), after the last one the subscription
+-> ``past_due`` and Stripe's retries (see :mod:`..billing`), after the last one the subscription
 is canceled (``cancellation_details.reason=payment_failed``); a ``send_invoice`` invoice unpaid
 at its due date -> ``past_due``. ``cancel_at_period_end`` / ``cancel_at`` end it then
 (``customer.subscription.deleted``). Periods follow the calendar from the billing cycle anchor
 (Jan 31 -> Feb 28 -> Mar 31), yearly prices renew yearly. ``customer.subscription.trial_will_end``
 comes three days before a trial ends.
+
+This module registers the time-based tasks of subscriptions (renewal, ``cancel_at``, the trial
+notice, the expiry of an unpaid first invoice) with the billing engine (:mod:`..billing`); the
+status changes that follow invoices (paid, failed, voided, overdue) are the engine's.
 
 Not supported (400 naming the parameter): changing ``items`` (prorations), pausing, billing cycle
 anchors, backdating, discounts, taxes, Connect fields. Items must share currency and interval
@@ -34,7 +38,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .. import currencies, errors, search
+from .. import billing, currencies, errors, search
 from ..params import (
     LIST_SCHEMA,
     anything,
@@ -61,7 +65,6 @@ family.object_type("subscription_item", indexes=("subscription",))
 
 INCOMPLETE_EXPIRY = 23 * 3600
 TRIAL_WILL_END = 3 * 86400
-ENDED = ("canceled", "incomplete_expired")
 STATUSES = ("active", "canceled", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid")
 SEARCH_FIELDS = {"created": "number", "metadata": "metadata", "status": "token"}
 
@@ -329,7 +332,7 @@ def _check_payment(store, customer, pm_ref, behavior: str, amount: int, off_sess
     if behavior != "error_if_incomplete" or amount <= 0:
         return
     if pm_ref is None:
-        raise errors.invalid(invoices.NO_PAYMENT_METHOD)
+        raise errors.invalid(billing.NO_PAYMENT_METHOD)
     card = payment_methods.check_usable(store, pm_ref, customer["id"], "default_payment_method")
     if card.behaviour in ("decline", "decline_charges"):
         raise errors.card_error(card.code, card.message, card.decline_code)
@@ -422,7 +425,7 @@ def create_subscription(ctx: Ctx) -> dict[str, Any]:
         if days is None:
             raise errors.missing_param("days_until_due")
         if not customer.get("email"):
-            raise errors.invalid(invoices._MISSING_EMAIL, "collection_method")
+            raise errors.invalid(billing.MISSING_EMAIL, "collection_method")
     elif days is not None:
         raise errors.invalid(
             "`days_until_due` can only be set when `collection_method` is `send_invoice`.", "days_until_due"
@@ -591,7 +594,7 @@ def create_subscription(ctx: Ctx) -> dict[str, Any]:
         trial=trial_end is not None,
         period=(now, now),
         auto_advance=True,
-        finalizes_at=None if automatic_first else now + invoices.AUTO_FINALIZE_DELAY,
+        finalizes_at=None if automatic_first else now + billing.AUTO_FINALIZE_DELAY,
     )
     sub["latest_invoice"] = invoice["id"]  # created together: the first event already names it
     ctx.emit("customer.subscription.created", sub)
@@ -602,21 +605,21 @@ def create_subscription(ctx: Ctx) -> dict[str, Any]:
     invoices.insert(ctx, invoice)
     _schedule_periods(store, sub)
     if automatic_first:
-        invoices.check_finalizable(store, invoice)
-        invoices.finalize(ctx, invoice)
+        billing.check_finalizable(store, invoice)
+        billing.finalize(ctx, invoice)
         if invoice["status"] == "open" and behavior != "default_incomplete":
-            invoices.automatic_attempt(ctx, invoice, off_session=off_session)
+            billing.automatic_attempt(ctx, invoice, off_session=off_session)
         if sub["status"] == "incomplete":
-            invoices.schedule(store, now + INCOMPLETE_EXPIRY, "subscription.expire", sub_id)
+            billing.schedule(store, now + INCOMPLETE_EXPIRY, "subscription.expire", sub_id)
     return respond(ctx, sub)
 
 
 def _schedule_periods(store, sub: dict[str, Any]) -> None:
-    invoices.schedule(store, period_end(sub), "subscription.period_end", sub["id"])
+    billing.schedule(store, period_end(sub), "subscription.period_end", sub["id"])
     if sub["cancel_at"] is not None and sub["cancel_at"] != period_end(sub):
-        invoices.schedule(store, sub["cancel_at"], "subscription.cancel_at", sub["id"])
+        billing.schedule(store, sub["cancel_at"], "subscription.cancel_at", sub["id"])
     if sub["status"] == "trialing" and sub["trial_end"] and sub["trial_end"] - TRIAL_WILL_END > store.now():
-        invoices.schedule(store, sub["trial_end"] - TRIAL_WILL_END, "subscription.trial_will_end", sub["id"])
+        billing.schedule(store, sub["trial_end"] - TRIAL_WILL_END, "subscription.trial_will_end", sub["id"])
 
 
 def respond(ctx: Ctx, sub: dict[str, Any]) -> dict[str, Any]:
@@ -630,80 +633,17 @@ def respond(ctx: Ctx, sub: dict[str, Any]) -> dict[str, Any]:
     return {**sub, "latest_invoice": invoices.respond(ctx, invoice, "latest_invoice.")}
 
 
-# -- status changes driven by invoices ------------------------------------------------------------
+# -- time (tasks the billing engine runs when the server clock passes them) ---------------------------
 
 
-def _set_status(ctx: Ctx, sub: dict[str, Any], status: str, **more: Any) -> None:
-    previous = ctx.store.update(sub, {"status": status, **more})
-    if previous:
-        ctx.emit("customer.subscription.updated", sub, previous)
-
-
-def invoice_paid(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    sub = ctx.store.get("subscription", invoices.subscription_of(invoice))
-    if sub is None or sub["latest_invoice"] != invoice["id"]:
-        return
-    if sub["status"] in ("incomplete", "past_due", "unpaid"):
-        trialing = sub["trial_end"] is not None and sub["trial_end"] > ctx.store.now()
-        _set_status(ctx, sub, "trialing" if trialing else "active")
-
-
-def invoice_payment_failed(ctx: Ctx, invoice: dict[str, Any], final: bool) -> None:
-    sub = ctx.store.get("subscription", invoices.subscription_of(invoice))
-    if sub is None or sub["status"] in ENDED or invoice["billing_reason"] == "subscription_create":
-        return
-    if sub["latest_invoice"] == invoice["id"] and sub["status"] in ("active", "trialing"):
-        _set_status(ctx, sub, "past_due")
-    if final and invoice["auto_advance"]:
-        end(ctx, sub, "payment_failed")
-
-
-def invoice_voided(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    sub = ctx.store.get("subscription", invoices.subscription_of(invoice))
-    if sub is None or sub["status"] != "incomplete" or invoice["billing_reason"] != "subscription_create":
-        return
-    now = ctx.store.now()
-    _set_status(ctx, sub, "incomplete_expired", ended_at=now, canceled_at=now)
-
-
-def invoice_sent(ctx: Ctx, invoice: dict[str, Any]) -> None:
-    if invoice["due_date"] and invoices.subscription_of(invoice):
-        invoices.schedule(ctx.store, invoice["due_date"], "subscription.due", invoice["id"])
-
-
-def end(ctx: Ctx, sub: dict[str, Any], reason: str | None, details: dict[str, Any] | None = None) -> None:
-    """The subscription is canceled now: ``customer.subscription.deleted``; its open invoices stop collecting."""
-    store = ctx.store
-    now = store.now()
-    cancellation = {**sub["cancellation_details"], **(details or {}), "reason": reason}
-    store.update(
-        sub,
-        {
-            "status": "canceled",
-            "ended_at": now,
-            "canceled_at": sub["canceled_at"] or now,
-            "cancellation_details": cancellation,
-        },
-    )
-    found, _ = store.page("invoice", where={"customer": sub["customer"]}, limit=10_000)
-    for invoice in found:
-        if invoices.subscription_of(invoice) == sub["id"] and invoice["status"] == "open" and invoice["auto_advance"]:
-            previous = store.update(invoice, {"auto_advance": False, "next_payment_attempt": None})
-            ctx.emit("invoice.updated", invoice, previous)
-    ctx.emit("customer.subscription.deleted", sub)
-
-
-# -- time -----------------------------------------------------------------------------------------
-
-
-@invoices.task("subscription.period_end")
+@billing.task("subscription.period_end")
 def _period_end(ctx: Ctx, sub_id: str, when: int) -> None:
     store = ctx.store
     sub = store.get("subscription", sub_id)
-    if sub is None or sub["status"] in ENDED or sub["status"] == "incomplete" or period_end(sub) != when:
+    if sub is None or sub["status"] in billing.ENDED or sub["status"] == "incomplete" or period_end(sub) != when:
         return
     if sub["cancel_at"] is not None and sub["cancel_at"] <= when:
-        end(ctx, sub, "cancellation_requested")
+        billing.end_subscription(ctx, sub, "cancellation_requested")
         return
     customer = store.get("customer", sub["customer"])
     if customer is None:
@@ -726,21 +666,21 @@ def _period_end(ctx: Ctx, sub_id: str, when: int) -> None:
     _schedule_periods(store, sub)
 
 
-@invoices.task("subscription.cancel_at")
+@billing.task("subscription.cancel_at")
 def _cancel_at_task(ctx: Ctx, sub_id: str, when: int) -> None:
     sub = ctx.store.get("subscription", sub_id)
-    if sub is not None and sub["status"] not in ENDED and sub["cancel_at"] == when:
-        end(ctx, sub, "cancellation_requested")
+    if sub is not None and sub["status"] not in billing.ENDED and sub["cancel_at"] == when:
+        billing.end_subscription(ctx, sub, "cancellation_requested")
 
 
-@invoices.task("subscription.trial_will_end")
+@billing.task("subscription.trial_will_end")
 def _trial_will_end(ctx: Ctx, sub_id: str, when: int) -> None:
     sub = ctx.store.get("subscription", sub_id)
     if sub is not None and sub["status"] == "trialing" and sub["trial_end"] == when + TRIAL_WILL_END:
         ctx.emit("customer.subscription.trial_will_end", sub)
 
 
-@invoices.task("subscription.expire")
+@billing.task("subscription.expire")
 def _expire(ctx: Ctx, sub_id: str, when: int) -> None:
     store = ctx.store
     sub = store.get("subscription", sub_id)
@@ -748,20 +688,9 @@ def _expire(ctx: Ctx, sub_id: str, when: int) -> None:
         return
     invoice = store.get("invoice", sub["latest_invoice"])
     if invoice is not None and invoice["status"] in ("open", "uncollectible"):
-        invoices.void(ctx, invoice)  # -> invoice_voided -> incomplete_expired
+        billing.void(ctx, invoice)  # the engine: a voided first invoice -> incomplete_expired
     if sub["status"] == "incomplete":
-        _set_status(ctx, sub, "incomplete_expired", ended_at=store.now(), canceled_at=store.now())
-
-
-@invoices.task("subscription.due")
-def _due(ctx: Ctx, invoice_id: str, when: int) -> None:
-    store = ctx.store
-    invoice = store.get("invoice", invoice_id)
-    if invoice is None or invoice["status"] != "open" or invoice["due_date"] != when:
-        return
-    sub = store.get("subscription", invoices.subscription_of(invoice))
-    if sub is not None and sub["latest_invoice"] == invoice_id and sub["status"] in ("active", "trialing"):
-        _set_status(ctx, sub, "past_due")
+        billing.set_subscription_status(ctx, sub, "incomplete_expired", ended_at=store.now(), canceled_at=store.now())
 
 
 @family.on_store_event
@@ -783,11 +712,11 @@ def _customer_deleted(store, event: dict[str, Any]) -> None:
     """Deleting a customer cancels their subscriptions at once, as at Stripe."""
     if event["type"] != "customer.deleted":
         return
-    ctx = invoices.system_ctx(store, event.get("request"))
+    ctx = billing.system_ctx(store, event.get("request"))
     found, _ = store.page("subscription", where={"customer": event["data"]["object"]["id"]}, limit=10_000)
     for sub in found:
-        if sub["status"] not in ENDED:
-            end(ctx, sub, "cancellation_requested")
+        if sub["status"] not in billing.ENDED:
+            billing.end_subscription(ctx, sub, "cancellation_requested")
 
 
 # -- endpoints ------------------------------------------------------------------------------------
@@ -809,7 +738,7 @@ def update_subscription(ctx: Ctx) -> dict[str, Any]:
     store = ctx.store
     sub = store.require("subscription", ctx.args["id"])
     p = ctx.validate(UPDATE)
-    if sub["status"] in ENDED and set(p) - {"metadata", "cancellation_details"}:
+    if sub["status"] in billing.ENDED and set(p) - {"metadata", "cancellation_details"}:
         raise errors.invalid("A canceled subscription can only update its cancellation_details and metadata.")
     _check_cancellation_details(p.get("cancellation_details"))
     if (p.get("automatic_tax") or {}).get("enabled"):
@@ -837,7 +766,7 @@ def update_subscription(ctx: Ctx) -> dict[str, Any]:
     if collection == "send_invoice" and sub["collection_method"] != "send_invoice":
         customer = store.get("customer", sub["customer"])
         if customer is not None and not customer.get("email"):
-            raise errors.invalid(invoices._MISSING_EMAIL, "collection_method")
+            raise errors.invalid(billing.MISSING_EMAIL, "collection_method")
     if p.get("default_payment_method"):
         invoices.check_payment_method_of(store, sub["customer"], p["default_payment_method"], "default_payment_method")
     now = store.now()
@@ -885,7 +814,7 @@ def update_subscription(ctx: Ctx) -> dict[str, Any]:
     if previous:
         ctx.emit("customer.subscription.updated", sub, previous)
         if "cancel_at" in previous and sub["cancel_at"] is not None and sub["cancel_at"] != period_end(sub):
-            invoices.schedule(store, sub["cancel_at"], "subscription.cancel_at", sub["id"])
+            billing.schedule(store, sub["cancel_at"], "subscription.cancel_at", sub["id"])
     return respond(ctx, sub)
 
 
@@ -905,7 +834,7 @@ def cancel_subscription(ctx: Ctx) -> dict[str, Any]:
         }
     )
     _check_cancellation_details(p.get("cancellation_details"))
-    if sub["status"] in ENDED:
+    if sub["status"] in billing.ENDED:
         raise errors.invalid(
             f"This subscription has already been canceled (status {sub['status']}); a canceled subscription can only "
             "update its cancellation_details and metadata.",
@@ -937,7 +866,7 @@ def cancel_subscription(ctx: Ctx) -> dict[str, Any]:
             )
     details = {k: v for k, v in (p.get("cancellation_details") or {}).items() if k in ("comment", "feedback")}
     store.update(sub, {"canceled_at": now})
-    end(ctx, sub, "cancellation_requested", details)
+    billing.end_subscription(ctx, sub, "cancellation_requested", details)
     if p.get("invoice_now") and customer is not None:
         items = invoices.pending_items(store, customer["id"], sub["id"], unscoped=False)
         if items:
@@ -955,12 +884,12 @@ def cancel_subscription(ctx: Ctx) -> dict[str, Any]:
             invoices.insert(ctx, invoice)
             store.update(sub, {"latest_invoice": invoice["id"]})
             try:
-                invoices.check_finalizable(store, invoice)
+                billing.check_finalizable(store, invoice)
             except errors.StripeError:
                 return respond(ctx, sub)
-            invoices.finalize(ctx, invoice)
+            billing.finalize(ctx, invoice)
             if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":
-                invoices.automatic_attempt(ctx, invoice)
+                billing.automatic_attempt(ctx, invoice)
     return respond(ctx, sub)
 
 
@@ -988,7 +917,7 @@ def list_subscriptions(ctx: Ctx) -> dict[str, Any]:
     if status is None:
         checks.append(lambda s: s["status"] != "canceled")
     elif status == "ended":
-        checks.append(lambda s: s["status"] in ENDED)
+        checks.append(lambda s: s["status"] in billing.ENDED)
     elif status != "all":
         where["status"] = status
     wanted = q.get("price") or q.get("plan")
