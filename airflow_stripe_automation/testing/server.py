@@ -18,6 +18,7 @@ from typing import Any
 
 from .app import AppState, create_app
 from .faults import Fault
+from .resources import radar
 
 DEFAULT_API_KEY = "sk_test_local_0000000000000000000000000000"
 
@@ -182,8 +183,6 @@ class LocalStripeServer:
         already fully refunded or disputed. Raises :class:`~.errors.StripeError` for an unknown or
         unsuccessful charge or an unknown ``fraud_type``. Over HTTP: ``POST /_testing/early_fraud_warnings``.
         """
-        from .resources import radar
-
         with self.state.lock:
             warning = radar.create_warning(self.state.store, charge_id, fraud_type, actionable)
             return json.loads(json.dumps(warning))

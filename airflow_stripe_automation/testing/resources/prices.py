@@ -13,6 +13,9 @@ prices unless ``active=false`` is asked for. Tiered prices, multi-currency
 ``currency_options`` and metered (``usage_type=metered``) prices are refused with a 400 naming the
 parameter, not silently ignored. Other families use the helpers here: :func:`amount` (what a
 quantity of a price costs), :func:`check_data` / :func:`create_inline` (``price_data``).
+
+``POST /v1/products`` is here too: it may create the product's default price
+(``default_price_data``), and this module builds on :mod:`.products`, not the other way round.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..params import (
     metadata,
     string,
     unsupported,
+    validate,
 )
 from ..registry import Ctx, ResourceFamily
 from . import products
@@ -295,8 +299,6 @@ def create(ctx: Ctx, p: dict[str, Any], product: dict[str, Any], *, inline: bool
 
 def check_inline(store, data: dict[str, Any], param: str) -> dict[str, Any]:
     """Validate ``default_price_data`` (a product's first price); the validated parameters."""
-    from ..params import validate
-
     p = validate(data, DEFAULT_PRICE, param)
     _check_amounts(p, param)
     _check_recurring(p.get("recurring"), f"{param}[recurring]")
@@ -305,8 +307,6 @@ def check_inline(store, data: dict[str, Any], param: str) -> dict[str, Any]:
 
 def check_data(store, data: Any, param: str, *, recurring: bool) -> dict[str, Any]:
     """Validate ``price_data`` (an inline price for a subscription item or invoice item)."""
-    from ..params import validate
-
     if not isinstance(data, dict):
         raise errors.invalid(f"Invalid hash: {param} must be a hash", param)
     p = validate(data, INLINE, param)
@@ -352,6 +352,27 @@ def create_price(ctx: Ctx) -> dict[str, Any]:
         store.insert("product", product)
         ctx.emit("product.created", product)
     return create(ctx, p, product)
+
+
+@family.post("/v1/products")
+def create_product(ctx: Ctx) -> dict[str, Any]:
+    p = ctx.validate(products.CREATE)
+    store = ctx.store
+    products.check_new(store, p)
+    price_data = p.get("default_price_data")
+    price_params = None
+    if price_data is not None:
+        if not isinstance(price_data, dict):
+            raise errors.invalid("Invalid hash: default_price_data must be a hash", "default_price_data")
+        price_params = check_inline(store, price_data, "default_price_data")
+    product = products.build(store, p)
+    store.insert("product", product)
+    ctx.emit("product.created", product)
+    if price_params is not None:
+        price = create(ctx, price_params, product)
+        previous = store.update(product, {"default_price": price["id"]})
+        ctx.emit("product.updated", product, previous)
+    return product
 
 
 @family.get("/v1/prices/search")

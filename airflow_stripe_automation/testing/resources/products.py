@@ -1,5 +1,8 @@
 """Products: create (optionally with ``default_price_data``), retrieve, update, delete, list, search.
 
+``POST /v1/products`` is in :mod:`.prices`: it may create the product's default price, and prices are
+built on products (:func:`check_new` / :func:`build` serve both), not the other way round.
+
 As at Stripe: ``name`` is required, ``type`` defaults to ``service``, a custom ``id`` must be
 unique, ``default_price`` must be an active price of this product, ``updated`` moves with every
 change, and a product that has prices cannot be deleted (archive it with ``active=false``). A
@@ -123,29 +126,6 @@ def build(store, p: dict[str, Any]) -> dict[str, Any]:
         updated=store.now(),
         url=p.get("url"),
     )
-
-
-@family.post("/v1/products")
-def create_product(ctx: Ctx) -> dict[str, Any]:
-    from . import prices
-
-    p = ctx.validate(CREATE)
-    store = ctx.store
-    check_new(store, p)
-    price_data = p.get("default_price_data")
-    price_params = None
-    if price_data is not None:
-        if not isinstance(price_data, dict):
-            raise errors.invalid("Invalid hash: default_price_data must be a hash", "default_price_data")
-        price_params = prices.check_inline(store, price_data, "default_price_data")
-    product = build(store, p)
-    store.insert("product", product)
-    ctx.emit("product.created", product)
-    if price_params is not None:
-        price = prices.create(ctx, price_params, product)
-        previous = store.update(product, {"default_price": price["id"]})
-        ctx.emit("product.updated", product, previous)
-    return product
 
 
 @family.get("/v1/products/search")

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from .. import errors
+from ..forms import as_list
 from ..params import LIST_SCHEMA, require, string
 from ..registry import Ctx, ResourceFamily
 from ..templates import fixture
@@ -97,8 +98,6 @@ def check(type_: Any, value: Any, prefix: str = "") -> tuple[str, str, str | Non
 
 def validate_data(value: Any, param: str) -> list[tuple[str, str, str | None]]:
     """``tax_id_data`` on customer create: a list of ``{type, value}`` hashes, each checked."""
-    from ..forms import as_list
-
     items = as_list(value, param)
     checked = []
     for i, item in enumerate(items):
