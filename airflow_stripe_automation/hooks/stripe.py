@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 from airflow.sdk import BaseHook
 
+from airflow_stripe_automation import object_types
+
 if TYPE_CHECKING:
     import stripe
 
@@ -18,21 +20,6 @@ _LIVE_KEY = re.compile(r"^(sk|rk)_live_[A-Za-z0-9_]+$")
 _TRUE = {"true", "1", "yes", "on"}
 
 DASHBOARD_URL = "https://dashboard.stripe.com"
-
-# Id prefix -> the StripeClient service (under ``client.v1``) that retrieves and updates that type.
-SERVICES_BY_PREFIX: dict[str, str] = {
-    "cus_": "customers",
-    "pi_": "payment_intents",
-    "ch_": "charges",
-    "py_": "charges",
-    "in_": "invoices",
-    "sub_": "subscriptions",
-    "re_": "refunds",
-    "plink_": "payment_links",
-    "price_": "prices",
-    "prod_": "products",
-    "issfr_": "radar.early_fraud_warnings",
-}
 
 
 class StripeConnectionError(ValueError):
@@ -194,13 +181,13 @@ class StripeHook(BaseHook):
 
         :param object_id: a Stripe id such as ``in_123``
         """
-        for prefix, name in SERVICES_BY_PREFIX.items():
-            if object_id.startswith(prefix):
-                service: Any = self.get_conn().v1
-                for part in name.split("."):
-                    service = getattr(service, part)
-                return service
-        raise ValueError(f"cannot tell the Stripe object type of {object_id!r} from its prefix")
+        kind = object_types.by_id(object_id)
+        if kind is None or kind.service is None:
+            raise ValueError(f"cannot tell the Stripe object type of {object_id!r} from its prefix")
+        service: Any = self.get_conn().v1
+        for part in kind.service.split("."):
+            service = getattr(service, part)
+        return service
 
     def retrieve(self, object_id: str, expand: list[str] | None = None) -> dict[str, Any]:
         """

@@ -28,6 +28,7 @@ from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey, action_key
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
+from airflow_stripe_automation.object_types import dashboard_path
 from airflow_stripe_automation.objects import plain  # noqa: F401 - operators import it from here
 from airflow_stripe_automation.rendered import is_unset
 
@@ -36,33 +37,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
-
-
-# Dashboard sections by id prefix (https://dashboard.stripe.com/test/<section>/<id>).
-_DASHBOARD_SECTIONS = {
-    "pi_": "payments",
-    "ch_": "payments",
-    "py_": "payments",
-    "re_": "refunds",
-    "cus_": "customers",
-    "in_": "invoices",
-    "sub_": "subscriptions",
-    "plink_": "payment-links",
-    "prod_": "products",
-    "price_": "prices",
-    "issfr_": "radar/early-fraud-warnings",
-    "cbtxn_": "customers",
-    "credgr_": "billing/credit-grants",
-    "evt_": "events",
-}
-
-
-def dashboard_path(object_id: str) -> str | None:
-    """Return the dashboard path of a Stripe id (``pi_123`` -> ``payments/pi_123``), or None if unknown."""
-    for prefix, section in _DASHBOARD_SECTIONS.items():
-        if object_id.startswith(prefix):
-            return f"{section}/{object_id}"
-    return None
 
 
 def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -> str | None:

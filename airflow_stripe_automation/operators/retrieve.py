@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.conditions import get_field
 from airflow_stripe_automation.errors import StripeInputError, translate
-from airflow_stripe_automation.hooks.stripe import SERVICES_BY_PREFIX
+from airflow_stripe_automation.object_types import readable_prefixes
 from airflow_stripe_automation.objects import summarize
 from airflow_stripe_automation.operators.base import StripeBaseOperator
 
@@ -50,10 +50,10 @@ class StripeRetrieveOperator(StripeBaseOperator):
         object_id = (self.object_id or "").strip() if isinstance(self.object_id, str) else self.object_id
         if not object_id or not isinstance(object_id, str):
             raise StripeInputError("object_id is required")
-        if not any(object_id.startswith(p) for p in SERVICES_BY_PREFIX):
+        readable = readable_prefixes()
+        if not object_id.startswith(tuple(readable)):
             raise StripeInputError(
-                f"object_id {object_id!r} is not an id this operator can read "
-                f"(prefixes {', '.join(sorted(SERVICES_BY_PREFIX))})"
+                f"object_id {object_id!r} is not an id this operator can read (prefixes {', '.join(readable)})"
             )
         try:
             obj = self.hook.retrieve(object_id, expand=list(self.expand or []) or None)
