@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_stripe_automation import conditions
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
 from airflow_stripe_automation.objects import plain, summarize
+from airflow_stripe_automation.rendered import parse_bool
 from airflow_stripe_automation.windows import Window
 
 if TYPE_CHECKING:
@@ -194,9 +195,11 @@ def _list(service: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield plain(obj)
 
 
-def _flag(value: Any) -> bool:
-    # a rendered template gives "True"/"False"
-    return value.strip().lower() not in ("false", "0", "no", "off", "") if isinstance(value, str) else bool(value)
+def _flag(value: Any, name: str) -> bool:
+    try:
+        return bool(parse_bool(value, default=False))
+    except ValueError:
+        raise FinderError(f"{name} must be true or false, got {value!r}") from None
 
 
 def _money_filter(min_amount: Any, currency: Any, amount_field: str) -> tuple[int | None, str | None]:
@@ -294,7 +297,7 @@ class EarlyFraudWarningFinder(Finder):
 
     def __init__(self, *, actionable_only: bool = True, condition: Mapping[str, Any] | None = None) -> None:
         super().__init__(condition=condition)
-        self.actionable_only = _flag(actionable_only)
+        self.actionable_only = _flag(actionable_only, "actionable_only")
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "actionable_only": self.actionable_only}
@@ -432,7 +435,7 @@ class SubscriptionPaymentFailedFinder(Finder):
         condition: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(condition=condition)
-        self.first_failure_only = _flag(first_failure_only)
+        self.first_failure_only = _flag(first_failure_only, "first_failure_only")
         if isinstance(interval, str):
             interval = interval.strip().lower() or None
         if interval is not None and interval not in self._INTERVALS:

@@ -1,4 +1,4 @@
-"""What rendered templates look like when the value they read was not given."""
+"""How to read values that may come as text (rendered templates, connection extras): "not given", yes/no."""
 
 from __future__ import annotations
 
@@ -6,8 +6,33 @@ from typing import Any
 
 # ``"{{ dag_run.conf.get('since') }}"`` with no ``since`` renders "None"; a missing param renders "".
 _ABSENT = frozenset({"", "none", "null"})
+_YES = frozenset({"true", "yes", "on", "1"})
+_NO = frozenset({"false", "no", "off", "0"})
 
 
 def is_unset(value: Any) -> bool:
     """Return whether an optional argument (possibly a rendered template) means "not given"."""
     return value is None or (isinstance(value, str) and value.strip().lower() in _ABSENT)
+
+
+def parse_bool(value: Any, default: bool | None = None) -> bool | None:
+    """
+    Return a yes/no value as a bool, ``default`` if it is not given; raise :class:`ValueError` otherwise.
+
+    Accepted: a bool; the numbers 1 and 0; the text true/false, yes/no, on/off or 1/0, in any case and
+    with blanks around (templates render ``"True"``, JSON extras may hold ``"yes"`` or ``1``). Other
+    text is refused rather than guessed: a typo in a switch must not flip it.
+
+    :param value: the value
+    :param default: what an unset value (None, "", "None", "null") means
+    """
+    if isinstance(value, bool):
+        return value
+    if is_unset(value):
+        return default
+    text = str(value).strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ValueError(f"expected true or false (yes/no, on/off, 1/0), got {value!r}")

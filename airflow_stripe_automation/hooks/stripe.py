@@ -11,13 +11,13 @@ from urllib.parse import urlparse
 from airflow.sdk import BaseHook
 
 from airflow_stripe_automation import object_types
+from airflow_stripe_automation.rendered import parse_bool
 
 if TYPE_CHECKING:
     import stripe
 
 _TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
 _LIVE_KEY = re.compile(r"^(sk|rk)_live_[A-Za-z0-9_]+$")
-_TRUE = {"true", "1", "yes", "on"}
 
 DASHBOARD_URL = "https://dashboard.stripe.com"
 
@@ -45,10 +45,6 @@ class StripeConnectionSettings:
         )
 
 
-def _as_bool(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE)
-
-
 def parse_connection(conn_id: str, password: str | None, extra: dict[str, Any]) -> StripeConnectionSettings:
     """
     Validate a Stripe connection's key and extras.
@@ -64,7 +60,15 @@ def parse_connection(conn_id: str, password: str | None, extra: dict[str, Any]) 
             "(rk_test_…) key in the connection's password field"
         )
     livemode = bool(_LIVE_KEY.match(key))
-    if livemode and not _as_bool(extra.get("allow_live_mode")):
+    try:
+        # Only a live key reads the switch. Text it cannot read is an error of its own, not a quiet
+        # "no": the user meant something, and a safety switch must not be guessed at.
+        allow_live = livemode and parse_bool(extra.get("allow_live_mode"), default=False)
+    except ValueError:
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r}: the extra 'allow_live_mode' must be true or false (yes/no, on/off, 1/0)"
+        ) from None
+    if livemode and not allow_live:
         raise StripeConnectionError(
             f"Stripe connection {conn_id!r} holds a live-mode key; set the extra 'allow_live_mode' "
             "to true to use live mode deliberately"

@@ -30,7 +30,7 @@ from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboar
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
 from airflow_stripe_automation.object_types import dashboard_path
 from airflow_stripe_automation.objects import plain  # noqa: F401 - operators import it from here
-from airflow_stripe_automation.rendered import is_unset
+from airflow_stripe_automation.rendered import is_unset, parse_bool  # noqa: F401 - operators import is_unset from here
 
 if TYPE_CHECKING:
     import jinja2
@@ -62,20 +62,14 @@ def validate_flag(value: Any, field: str, default: bool | None = None) -> bool |
     """
     Return a yes/no argument as a bool (templates render ``"True"``/``"false"``), ``default`` if unset.
 
-    :param value: the argument
+    :param value: the argument (spellings: :func:`airflow_stripe_automation.rendered.parse_bool`)
     :param field: the operator argument, for the message
     :param default: what an unset argument means
     """
-    if isinstance(value, bool):
-        return value
-    if is_unset(value):
-        return default
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise StripeInputError(f"{field} must be true or false, got {value!r}")
+    try:
+        return parse_bool(value, default)
+    except ValueError:
+        raise StripeInputError(f"{field} must be true or false, got {value!r}") from None
 
 
 def validate_count(value: Any, field: str) -> int:

@@ -58,6 +58,22 @@ def test_bad_connections_are_refused_without_echoing_the_key(password, extra, me
 def test_live_keys_need_allow_live_mode():
     s = parse_connection("c", "sk_live_abc", {"allow_live_mode": "true"})
     assert s.livemode is True
+    for yes in (True, 1, "1", " Yes ", "ON"):
+        assert parse_connection("c", "sk_live_abc", {"allow_live_mode": yes}).livemode is True
+    for no in (False, 0, "false", "off", "no", "", None):
+        with pytest.raises(StripeConnectionError, match="live-mode key"):
+            parse_connection("c", "sk_live_abc", {"allow_live_mode": no})
+
+
+@pytest.mark.parametrize("value", ["sure", "y", "enabled", "2", 2])
+def test_an_unreadable_allow_live_mode_is_refused_without_echoing_the_key(value):
+    live_key = "sk_live_51LiveSecretThatMustNeverLeak"
+    with pytest.raises(StripeConnectionError, match="'allow_live_mode' must be true or false") as info:
+        parse_connection("stripe_live", live_key, {"allow_live_mode": value})
+    assert "stripe_live" in str(info.value)
+    assert live_key not in str(info.value)
+    # a test-mode key never reads the switch
+    assert parse_connection("stripe_test", KEY, {"allow_live_mode": value}).livemode is False
 
 
 def _conn_env(monkeypatch, conn_id, password, extra):

@@ -43,6 +43,8 @@ def test_a_finder_is_rebuilt_from_its_json(finder):
 def test_parameters_are_normalised():
     assert ALL[6].params() == {"condition": None, "days_overdue": 3, "min_amount_due": 50000, "currency": "usd"}
     assert ALL[7].interval == "year"
+    assert EarlyFraudWarningFinder(actionable_only=" Off ").actionable_only is False
+    assert SubscriptionPaymentFailedFinder(first_failure_only="yes").first_failure_only is True
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,8 @@ def test_parameters_are_normalised():
         (lambda: SubscriptionPaymentFailedFinder(interval="yearly"), "interval must be one of"),
         (lambda: PaymentSucceededFinder(condition={"field": "amount", "op": "bigger", "value": 1}), "unknown op"),
         (lambda: Finder.from_dict({"name": "os.system", "params": {}}), "unknown finder"),
+        (lambda: EarlyFraudWarningFinder(actionable_only="maybe"), "actionable_only must be true or false"),
+        (lambda: SubscriptionPaymentFailedFinder(first_failure_only="sometimes"), "first_failure_only must be true"),
     ],
 )
 def test_bad_parameters_are_refused(make, message):
