@@ -25,7 +25,6 @@ Stripe or the network: building the DAG only stores arguments.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from collections.abc import Mapping, Sequence
@@ -53,6 +52,7 @@ from airflow_stripe_automation.recipes.types import (
     step_class,
     trigger_class,
 )
+from airflow_stripe_automation.suggestions import did_you_mean
 
 DEFAULT_START_DATE = "2026-01-01"
 DEFAULT_GROUP_ID = "each_object"
@@ -240,8 +240,7 @@ class _Builder:
             if name in _RESERVED_ARGS:
                 self._problem(where, f"{name!r} is set by the recipe (use the step's id/name), not in 'with'")
             elif name not in accepted:
-                close = difflib.get_close_matches(name, sorted(accepted - _RESERVED_ARGS), n=1, cutoff=0.7)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, sorted(accepted - _RESERVED_ARGS), cutoff=0.7)
                 self._problem(where, f"unknown field {name!r} for {cls.__name__}{hint}")
             else:
                 self._check_template(

@@ -7,7 +7,6 @@ the file, the line, the field (``steps[0].with.amount``) and what is wrong.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from airflow_stripe_automation.recipes.errors import FieldPath, Problem, RecipeError
+from airflow_stripe_automation.suggestions import did_you_mean
 
 #: The published JSON Schema of recipe files (shipped in the package).
 SCHEMA_PATH = Path(__file__).with_name("recipe.schema.json")
@@ -244,9 +244,9 @@ def _all_required(schemas: list[Any]) -> bool:
 
 
 def _suggest(word: str, choices: list[str], what: str = "") -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
+    hint = did_you_mean(word, choices)
+    if hint:
+        return hint
     if what and choices:
         return f" (allowed {what}: {', '.join(choices)})"
     return ""
