@@ -231,7 +231,8 @@ class StripeWriteOperator(StripeBaseOperator):
     :param stripe_conn_id: the Stripe connection to use
     :param idempotency_key: replace the derived idempotency key (templated); the same key must mean
         the same action
-    :param dry_run: validate, read and log what would be done, but send no write
+    :param dry_run: validate, read and log what would be done, but send no write (stored as
+        :attr:`is_dry_run`: ``dry_run`` is :meth:`BaseOperator.dry_run`, the Task SDK's method)
     """
 
     template_fields: Sequence[str] = (*StripeBaseOperator.template_fields, "idempotency_key")
@@ -249,7 +250,7 @@ class StripeWriteOperator(StripeBaseOperator):
         kwargs.setdefault("retry_policy", StripeRetryPolicy())
         super().__init__(**kwargs)
         self.idempotency_key = idempotency_key
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run
 
     # -- what subclasses provide -------------------------------------------------------------
 
@@ -295,7 +296,7 @@ class StripeWriteOperator(StripeBaseOperator):
         try:
             inputs = self.prepare(inputs, context)
             what = self.describe(inputs)
-            if self.dry_run:
+            if self.is_dry_run:
                 self.log.info("Dry run: would do %s (idempotency key %s); nothing sent.", what, key.idempotency_key)
                 return {
                     "dry_run": True,

@@ -45,7 +45,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
     :param from_email: the sender; default: the SMTP connection's ``from_email``
     :param smtp_conn_id: the Airflow SMTP connection
     :param stripe_conn_id: the Stripe connection, used to read and leave the mark
-    :param dry_run: render and log the mail, send nothing and leave no mark
+    :param dry_run: render and log the mail, send nothing and leave no mark (stored as ``is_dry_run``)
     """
 
     template_fields: Sequence[str] = (
@@ -82,7 +82,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         self.cc = cc
         self.from_email = from_email
         self.smtp_conn_id = smtp_conn_id
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run
 
     def _recipients(self, value: Any, field: str, required: bool) -> list[str]:
         items = [value] if isinstance(value, str) else list(value or [])
@@ -132,7 +132,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         key = action_key(context, object_id=target) if target else None
         mark = f"{MAIL_MARK_PREFIX}{key.mark[:24]}" if key and carrier else None
         summary = {"to": to, "subject": self.subject, "about": target}
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, self.subject)
             return {**summary, "dry_run": True, "sent": False}
 
