@@ -14,7 +14,7 @@ all of them, in this order:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,10 +27,15 @@ from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey, action_key
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
-from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
+from airflow_stripe_automation.money import InvalidMoneyError, money_or_text, normalize_currency, validate_amount
 from airflow_stripe_automation.object_types import dashboard_path
 from airflow_stripe_automation.objects import plain  # noqa: F401 - operators import it from here
-from airflow_stripe_automation.rendered import is_unset, parse_bool  # noqa: F401 - operators import is_unset from here
+from airflow_stripe_automation.rendered import (  # noqa: F401 - operators import is_unset from here
+    OBJECT_NAME,
+    holds_template,
+    is_unset,
+    parse_bool,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -163,7 +168,9 @@ class StripeBaseOperator(BaseOperator):
         self.stripe_conn_id = stripe_conn_id
         self.stripe_object = stripe_object
         self.condition = condition
-        if condition and "{{" not in repr(condition):
+        # Decided on the argument as given: a literal condition is data, never rendered.
+        self._condition_is_template = holds_template(condition)
+        if condition and not self._condition_is_template:
             validate_condition(condition, f"{kwargs.get('task_id')}.condition")  # a parse-time error
 
     def post_execute(self, context: Any, result: Any = None) -> None:
@@ -187,28 +194,43 @@ class StripeBaseOperator(BaseOperator):
             raise AirflowSkipException(f"condition not met for {obj.get('id', 'the object')}: {self.condition}")
         self.log.info("Condition met for %s.", obj.get("id", "the object"))
 
-    def _do_render_template_fields(
+    def render_template(
         self,
-        parent: Any,
-        template_fields: Iterable[str],
+        content: Any,
         context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        fields = list(template_fields)
-        if parent is self and "{{" not in repr(self.condition):
-            # A literal condition is data: rendering it (natively) would turn "" into None.
-            fields = [f for f in fields if f != "condition"]
-        if parent is not self or "stripe_object" not in fields:
-            return super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
-        from airflow_stripe_automation.money import money_or_text
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """
+        Render one template field's value; the task's first call renders ``stripe_object`` and offers it as ``obj``.
 
-        super()._do_render_template_fields(self, ["stripe_object"], context, jinja_env, seen_oids)
+        Airflow renders every template field through this method, for a task (from
+        ``render_template_fields``) as for a mapped one (whose fields the mapped operator renders
+        without calling the unmapped task's ``render_template_fields``). So ``stripe_object`` is
+        rendered before any other field, once, and every other template reads it as ``obj``, with
+        ``money``. A literal ``condition`` is returned as it is: rendering it natively would turn
+        ``""`` into ``None``.
+        """
+        jinja_env = jinja_env or self.get_template_env()
         jinja_env.filters.setdefault("money", money_or_text)
-        context["obj"] = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}  # type: ignore[typeddict-unknown-key]
+        if OBJECT_NAME not in context:
+            given = self.stripe_object
+            self._offer_object(context, jinja_env, seen_oids)
+            if content is given:
+                return self.stripe_object
+        if content is self.stripe_object:
+            return content  # rendered already: the object's own data is never rendered
+        if content is self.condition and not self._condition_is_template:
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
+
+    def _offer_object(self, context: Context, jinja_env: jinja2.Environment, seen_oids: set[int] | None) -> None:
+        """Render ``stripe_object``, then put it and ``money`` in ``context``: ``obj`` for the other templates."""
+        context[OBJECT_NAME] = None  # type: ignore[literal-required]  # not offered while stripe_object renders
+        self.stripe_object = super().render_template(self.stripe_object, context, jinja_env, seen_oids)
+        obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
+        context[OBJECT_NAME] = obj  # type: ignore[literal-required]
         context["money"] = money_or_text  # type: ignore[typeddict-unknown-key]
-        rest = [f for f in fields if f != "stripe_object"]
-        super()._do_render_template_fields(self, rest, context, jinja_env, seen_oids)
 
     @cached_property
     def hook(self) -> StripeHook:

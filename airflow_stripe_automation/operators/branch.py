@@ -9,8 +9,10 @@ from airflow.sdk import BaseBranchOperator
 
 from airflow_stripe_automation.conditions import evaluate, validate
 from airflow_stripe_automation.operators.base import StripeBaseOperator
+from airflow_stripe_automation.rendered import holds_template
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 
@@ -50,18 +52,23 @@ class StripeConditionBranchOperator(BaseBranchOperator):
         self.stripe_object = stripe_object
         self.otherwise = _task_ids(otherwise)
         self.match = match
-        if "{{" not in repr(branches):
+        # Decided on the argument as given: literal conditions are data, never rendered.
+        self._branches_are_template = holds_template(branches)
+        if not self._branches_are_template:
             # Checked now, so a malformed condition is a DAG import error, not a failed run.
             self._validated_branches()
 
-    def _do_render_template_fields(
-        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
-    ) -> None:
-        fields = list(template_fields)
-        if parent is self and "{{" not in repr(self.branches):
-            # Literal conditions are data: rendering them (natively) would turn "" into None.
-            fields = [f for f in fields if f != "branches"]
-        super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Render one template field's value; literal ``branches`` as they are (natively, ``""`` would become ``None``)."""
+        if content is self.branches and not self._branches_are_template:
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     def _validated_branches(self) -> list[dict[str, Any]]:
         return [

@@ -7,9 +7,10 @@ The DAG a recipe gives is what a Python DAG would spell out by hand:
 * ``trigger: {type: <sensor>}`` — the sensor task (id: the type, or ``trigger.id``) returns the
   matched objects, and the steps run once per object in a mapped task group (id ``each_object``, or
   ``trigger.group``). In the group every Stripe step gets that object as its ``stripe_object``
-  (``{{ obj.customer }}`` in its templates) unless it names another one, and any template may read
-  ``{{ object }}`` (the trigger's object) and ``{{ steps.<id> }}`` (what an earlier step returned
-  for it). With ``group: null`` each step is instead mapped on its own over the objects. The
+  unless it names another one; ``{{ obj }}`` in a step's templates is the object it acts on (its
+  ``stripe_object``; in a step without one, the trigger's object), ``{{ steps.<id> }}`` what an
+  earlier step returned for it and ``{{ steps.<trigger id> }}`` the trigger's object. With
+  ``group: null`` each step is instead mapped on its own over the objects. The
   sensor's ``since``/``until`` default to the run conf's, so ``{"since": …, "until": …}`` replays a
   window.
 * Steps run in order, each after the one before it, or after the steps its ``after:`` names
@@ -38,9 +39,9 @@ from airflow_stripe_automation.recipes.loader import Recipe
 from airflow_stripe_automation.recipes.templates import (
     DATA_NAMES,
     OBJECT_NAME,
+    RETIRED_OBJECT_NAME,
     STEPS_NAME,
     RecipeTemplate,
-    is_template,
     method_lookups,
     references,
     whole_expression,
@@ -52,6 +53,7 @@ from airflow_stripe_automation.recipes.types import (
     step_class,
     trigger_class,
 )
+from airflow_stripe_automation.rendered import is_template
 from airflow_stripe_automation.suggestions import did_you_mean
 
 DEFAULT_START_DATE = "2026-01-01"
@@ -108,8 +110,9 @@ class _Builder:
         self.group_id = trigger.get("group", DEFAULT_GROUP_ID)
         # `group: null`: each step is mapped on its own over the trigger's objects (no task group).
         self.ungrouped = not self.external and self.group_id is None
-        # Where `{{ object }}` exists: the steps of a sensor-triggered recipe, in its task group.
-        self.object_allowed = not self.external and not self.ungrouped
+        # Where the trigger's object exists (`obj` by default, `steps.<trigger id>`): the steps of a
+        # sensor-triggered recipe, in its task group.
+        self.has_trigger_object = not self.external and not self.ungrouped
 
     # -- checking, before anything is built ----------------------------------------------------
 
@@ -185,7 +188,7 @@ class _Builder:
             self._check_template(value, path, set(), field_templated=True, in_steps=False)
         # Template values are only known at run time: check the structure with stand-ins.
         self._check_condition(_with_stand_ins(condition), (*step.path, "if"))
-        if "object" in step.spec:
+        if "object" in step.spec:  # what the gate tests: its obj
             self._check_template(step.spec["object"], (*step.path, "object"), ran, field_templated=True, in_steps=True)
         elif self.external:
             self._problem(
@@ -235,6 +238,8 @@ class _Builder:
     ) -> None:
         accepted, required = _signature(cls)
         templated = set(getattr(cls, "template_fields", ()))
+        # A step whose obj is its own stripe_object: given in `with`, or mapped over (group: null).
+        own_object = in_steps and "stripe_object" in accepted and ("stripe_object" in kwargs or self.ungrouped)
         for name, value in kwargs.items():
             where = (*path, "with", name)
             if name in _RESERVED_ARGS:
@@ -251,6 +256,7 @@ class _Builder:
                     in_steps=in_steps,
                     owner=cls.__name__,
                     templated_fields=templated,
+                    own_object=own_object and name != "stripe_object",
                 )
                 if name == "condition" and isinstance(value, Mapping):
                     self._check_condition(_with_stand_ins(value), where)
@@ -276,6 +282,7 @@ class _Builder:
         in_steps: bool,
         owner: str = "",
         templated_fields: set[str] | None = None,
+        own_object: bool = False,
     ) -> None:
         import jinja2
 
@@ -290,6 +297,7 @@ class _Builder:
                     in_steps=in_steps,
                     owner=owner,
                     templated_fields=templated_fields,
+                    own_object=own_object,
                 )
             return
         if not is_template(value):
@@ -314,27 +322,38 @@ class _Builder:
                 f"'.{method}' is the mapping's {method}() method in Jinja, not the field "
                 f"{method!r}: write ['{method}'] (e.g. params['{method}'])",
             )
-        if self.ungrouped and in_steps and (OBJECT_NAME in names or steps):
+        if RETIRED_OBJECT_NAME in names:
+            trigger_object = (
+                f"; in a step acting on another object, the trigger's is {STEPS_NAME}.{self.trigger_id}"
+                if self.has_trigger_object
+                else ""
+            )
             self._problem(
                 path,
-                f"with 'group: null' each step is mapped on its own: read the object as obj "
-                f"(e.g. '{{{{ obj.customer }}}}'); '{OBJECT_NAME}' and '{STEPS_NAME}' need the steps' task group",
+                f"'{RETIRED_OBJECT_NAME}' is no longer a name in templates: use {OBJECT_NAME}, the object the "
+                f"step acts on (e.g. '{{{{ {OBJECT_NAME}.customer }}}}'){trigger_object}",
+            )
+        if self.ungrouped and in_steps and steps:
+            self._problem(
+                path,
+                f"with 'group: null' each step is mapped on its own: '{STEPS_NAME}' needs the steps' task "
+                f"group (the step reads its object as {OBJECT_NAME}, e.g. '{{{{ {OBJECT_NAME}.customer }}}}')",
             )
             return
-        if OBJECT_NAME in names and not (in_steps and self.object_allowed):
+        if OBJECT_NAME in names and not in_steps:
+            where = "the trigger's own fields" if path[0] == "trigger" else "a condition's values"
+            self._problem(path, f"'{OBJECT_NAME}' is the object a step acts on; {where} cannot use it")
+        elif OBJECT_NAME in names and self.external and not own_object:
             self._problem(
                 path,
-                f"'{OBJECT_NAME}' is the object a sensor trigger matched, known only in the steps; "
-                + (
-                    "an external trigger has none (use params, or steps.<id>)"
-                    if self.external
-                    else "the trigger's own fields cannot use it"
-                ),
+                f"'{OBJECT_NAME}' is the object the step acts on, and an external trigger matches none: give "
+                f"the step a stripe_object (continue_if: an object), e.g. '{{{{ {STEPS_NAME}.<id> }}}}' or "
+                "'{{ params }}', or read params",
             )
         for step_id in sorted(steps):
             if step_id == "":
                 self._problem(path, f"'{STEPS_NAME}' must name a step, e.g. {STEPS_NAME}.retrieve_charge")
-            elif step_id not in ran:
+            elif step_id not in ran and not (in_steps and self.has_trigger_object and step_id == self.trigger_id):
                 self._problem(
                     path,
                     f"'{STEPS_NAME}.{step_id}' is not a step that has run before this one "
@@ -483,7 +502,8 @@ class _Builder:
 
     def _build_steps(self, steps: list[_Step], *, obj: Any) -> None:
         """Build the steps; each runs after the one before it, or after the steps its ``after`` names."""
-        outputs: dict[str, Any] = {}
+        # `steps.<trigger id>` is the trigger's object, for a step acting on another one.
+        outputs: dict[str, Any] = {self.trigger_id: obj} if obj is not None else {}
         tasks: dict[str, Any] = {}
         previous = None
         for step in steps:
@@ -541,8 +561,6 @@ class _Builder:
         expression = whole_expression(value)
         if not uses_object and not steps and (expression is None or not names <= DATA_NAMES):
             return value  # text: Airflow renders it like any template field
-        if expression == OBJECT_NAME:
-            return obj  # the group's mapped argument: Airflow resolves it per object
         if expression is not None and len(steps) == 1:
             (step_id,) = steps
             if expression.replace(" ", "") in (

@@ -1,10 +1,13 @@
 """Recipe templates that see more than Airflow's context: the object being acted on and earlier steps' results.
 
-In a recipe, ``{{ object.customer }}`` is the trigger's object that this run of the steps acts on
-(one per sensor match) and ``{{ steps.retrieve_charge.amount }}`` is what an earlier step returned
-for that same object. Airflow's own Jinja renders them, with the task's usual context (``params``,
-``dag_run``, ``ds``…) plus those two names and ``money`` (``{{ object.amount | money(object.currency) }}``
--> ``$1,500.00``). A template that is exactly one expression over data (``"{{ object.amount }}"``,
+In a recipe, ``{{ obj.customer }}`` is the object the step acts on: a Stripe step's
+``stripe_object`` (by default the trigger's object that this run of the steps is about, one per
+sensor match), and in any other step (``http_request``) the trigger's object.
+``{{ steps.retrieve_charge.amount }}`` is what an earlier step returned for that same object, and
+``steps.<trigger id>`` (``steps.early_fraud_warning``) the trigger's object itself, for a step that
+acts on another one. Airflow's own Jinja renders them, with the task's usual context (``params``,
+``dag_run``, ``ds``…) plus those two names and ``money`` (``{{ obj.amount | money(obj.currency) }}``
+-> ``$1,500.00``). A template that is exactly one expression over data (``"{{ obj.amount }}"``,
 ``"{{ params.address }}"``) keeps its type: an int stays an int, a mapping a mapping, a string a
 string — never re-read as a number, unlike Airflow's native rendering, so a phone number
 ``+4930123`` stays text. Anything else renders to text.
@@ -23,10 +26,12 @@ import jinja2
 from jinja2 import meta, nodes
 
 from airflow_stripe_automation.money import money_or_text
+from airflow_stripe_automation.rendered import OBJECT_NAME
 
-#: The names recipe templates add to Airflow's context.
-OBJECT_NAME = "object"
+#: The name recipe templates add to Airflow's context; ``obj`` (OBJECT_NAME) they share with the operators.
 STEPS_NAME = "steps"
+#: What ``obj`` was called in a recipe's steps before it had one name; the builder says to use ``obj``.
+RETIRED_OBJECT_NAME = "object"
 #: A whole-value template reading only these keeps its type: data, not text.
 DATA_NAMES = frozenset({OBJECT_NAME, STEPS_NAME, "params", "dag_run"})
 
@@ -34,14 +39,9 @@ _DATA_TYPES = (str, int, float, bool, type(None), dict, list)
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
 
-def is_template(value: Any) -> bool:
-    """Whether ``value`` is a string holding Jinja markup."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
 def references(source: str) -> tuple[set[str], set[str]]:
     """
-    Return the context names ``source`` reads (``params``, ``object``…) and which ``steps.<id>``.
+    Return the context names ``source`` reads (``params``, ``obj``…) and which ``steps.<id>``.
 
     :param source: a Jinja template (raises ``jinja2.TemplateSyntaxError`` if it is not one)
     """
@@ -119,9 +119,12 @@ class RecipeTemplate:
 
     Airflow resolves it when it renders the task's template fields (like an XComArg), on the worker.
 
+    ``obj`` is the object the task itself offers (a Stripe operator's rendered ``stripe_object``);
+    in a task that offers none, ``obj`` below.
+
     :param source: the Jinja template from the recipe
-    :param obj: what ``object`` stands for: the mapped task group's argument (resolved per object), or None
-    :param steps: step id -> that step's output (an XComArg), for ``steps.<id>``
+    :param obj: the trigger's object: the mapped task group's argument (resolved per object), or None
+    :param steps: step id -> that step's output (an XComArg, or the trigger's object), for ``steps.<id>``
     """
 
     def __init__(self, source: str, *, obj: Any = None, steps: Mapping[str, Any] | None = None) -> None:
@@ -132,7 +135,10 @@ class RecipeTemplate:
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
         variables = dict(context)
-        variables[OBJECT_NAME] = _plain(self.obj.resolve(context)) if self.obj is not None else None
+        offered = context.get(OBJECT_NAME)  # None while a Stripe operator renders its stripe_object
+        if offered is None and self.obj is not None:
+            offered = self.obj.resolve(context)
+        variables[OBJECT_NAME] = _plain(offered)
         variables[STEPS_NAME] = _StepResults(self.steps, context)
         variables.setdefault("money", money_or_text)
         env = context["task"].get_template_env()

@@ -125,14 +125,29 @@ def test_a_template_in_a_field_the_operator_does_not_render_is_refused(tmp_path)
     assert "steps[0].with.dry_run: StripeOneTimeChargeOperator does not render templates in this field" in message
 
 
-def test_object_needs_a_sensor_trigger_and_steps_must_run_before(tmp_path):
-    text = GOOD.replace('"{{ params.customer_id }}"', '"{{ object.customer }}"').replace(
+def test_obj_needs_an_object_to_act_on_and_steps_must_run_before(tmp_path):
+    text = GOOD.replace('"{{ params.customer_id }}"', '"{{ obj.customer }}"').replace(
         'amount: "{{ params.amount }}"', 'amount: "{{ steps.later.amount }}"'
     )
     message = error_of(tmp_path, text)
-    assert "steps[0].with.customer_id: 'object' is the object a sensor trigger matched" in message
-    assert "an external trigger has none" in message
+    assert (
+        "steps[0].with.customer_id: 'obj' is the object the step acts on, and an external trigger matches "
+        "none: give the step a stripe_object" in message
+    )
     assert "steps[0].with.amount: 'steps.later' is not a step that has run before this one" in message
+    with_object = GOOD.replace('"{{ params.customer_id }}"', '"{{ obj.customer }}"').replace(
+        "      currency: usd", '      currency: usd\n      stripe_object: "{{ params }}"'
+    )
+    assert recipe_dag(write_recipe(tmp_path, "own_object", with_object)).task_ids == ["charge_lead"]
+
+
+def test_object_the_old_name_of_obj_is_refused_with_the_new_one(tmp_path):
+    message = error_of(tmp_path, SENSOR.replace("{{ obj.amount | money(obj.currency) }}", "{{ object.amount }}"))
+    assert (
+        "steps[0].with.subject: 'object' is no longer a name in templates: use obj, the object the step acts on "
+        "(e.g. '{{ obj.customer }}'); in a step acting on another object, the trigger's is "
+        "steps.payment_succeeded" in message
+    )
 
 
 def test_a_broken_template_is_reported_with_jinja_s_reason(tmp_path):
@@ -348,24 +363,27 @@ def test_a_sensor_recipe_runs_its_steps_per_object_in_a_group(tmp_path):
     assert ungrouped.get_task("mail_team").is_mapped
 
 
-def test_object_is_for_the_steps_and_group_null_steps_read_obj(tmp_path):
+def test_obj_is_for_the_steps_and_group_null_steps_have_no_steps(tmp_path):
     in_trigger = SENSOR.replace(
-        "    wait_for_match: false", '    wait_for_match: false\n    since: "{{ object.created }}"'
+        "    wait_for_match: false", '    wait_for_match: false\n    since: "{{ obj.created }}"'
     )
-    assert (
-        "trigger.with.since: 'object' is the object a sensor trigger matched, known only in the steps; the "
-        "trigger's own fields cannot use it" in error_of(tmp_path, in_trigger)
+    assert "trigger.with.since: 'obj' is the object a step acts on; the trigger's own fields cannot use it" in (
+        error_of(tmp_path, in_trigger)
     )
 
     flat = SENSOR.replace("  with:\n    wait", "  group: null\n  with:\n    wait", 1)
+    assert recipe_dag(write_recipe(tmp_path, "flat_obj", flat)).task_ids == ["payment_succeeded", "mail_team"]
     message = error_of(
         tmp_path,
-        flat.replace("{{ params.team_email }}", "{{ object.customer_email }}")
+        flat.replace("{{ params.team_email }}", "{{ steps.payment_succeeded.customer_email }}")
         + steps("""\
       - id: gate
         type: continue_if
         if: {field: amount, op: gt, value: 1}
     """),
     )
-    assert "steps[0].with.to: with 'group: null' each step is mapped on its own: read the object as obj" in message
+    assert (
+        "steps[0].with.to: with 'group: null' each step is mapped on its own: 'steps' needs the steps' task group"
+        in message
+    )
     assert "steps[1].type: continue_if needs the steps' task group" in message
