@@ -64,6 +64,22 @@ def stripe_connection(local_stripe_server) -> str:
 
 
 @pytest.fixture
+def other_stripe_connection(stripe_connection, local_stripe_server, monkeypatch) -> str:
+    """A second Stripe connection, ``stripe_other``, to the same local server, and no ``stripe_default``.
+
+    Its requests carry the Connect account ``acct_other`` (the server logs each request's
+    ``stripe_account``), so a test sees which connection a task used.
+    """
+    extra = {"api_base": local_stripe_server.url, "max_network_retries": 0, "stripe_account": "acct_other"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STRIPE_OTHER",
+        json.dumps({"conn_type": "stripe", "password": local_stripe_server.api_key, "extra": extra}),
+    )
+    monkeypatch.delenv("AIRFLOW_CONN_STRIPE_DEFAULT", raising=False)
+    return "stripe_other"
+
+
+@pytest.fixture
 def make_context(stripe_connection):
     """A minimal task context for running an operator directly: ``op.execute(make_context(run_id=...))``.
 

@@ -145,12 +145,12 @@ class StripeBaseOperator(BaseOperator):
     each mapped task on its own, where a branch operator's skips would not. Asset events of the
     task's ``outlets`` carry the object's summary as their ``extra``.
 
-    :param stripe_conn_id: the Stripe connection to use
+    :param stripe_conn_id: the Stripe connection to use (templated; the hook is built when the task runs)
     :param stripe_object: the Stripe object (a dict) the task is about (templated)
     :param condition: run only when ``stripe_object`` meets this condition, else skip (templated)
     """
 
-    template_fields: Sequence[str] = ("stripe_object", "condition")
+    template_fields: Sequence[str] = ("stripe_object", "condition", "stripe_conn_id")
     template_fields_renderers = {"stripe_object": "json", "condition": "json"}
     operator_extra_links = (StripeDashboardLink(),)
     ui_color = "#635bff"
@@ -234,6 +234,7 @@ class StripeBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> StripeHook:
+        """The Stripe hook, built on first use: in ``execute``, once ``stripe_conn_id`` is rendered."""
         return StripeHook(stripe_conn_id=self.stripe_conn_id)
 
     def dashboard_path(self, obj: Any) -> str | None:
@@ -250,7 +251,7 @@ class StripeWriteOperator(StripeBaseOperator):
     """
     Base class of the operators that write to Stripe.
 
-    :param stripe_conn_id: the Stripe connection to use
+    :param stripe_conn_id: the Stripe connection to use (templated)
     :param idempotency_key: replace the derived idempotency key (templated); the same key must mean
         the same action
     :param dry_run: validate, read and log what would be done, but send no write (stored as

@@ -43,8 +43,8 @@ class StripeSendEmailOperator(StripeBaseOperator):
         empty string to send without de-duplication (templated)
     :param cc: carbon copy address(es) (templated)
     :param from_email: the sender; default: the SMTP connection's ``from_email``
-    :param smtp_conn_id: the Airflow SMTP connection
-    :param stripe_conn_id: the Stripe connection, used to read and leave the mark
+    :param smtp_conn_id: the Airflow SMTP connection (templated)
+    :param stripe_conn_id: the Stripe connection, used to read and leave the mark (templated)
     :param dry_run: render and log the mail, send nothing and leave no mark (stored as ``is_dry_run``)
     """
 
@@ -56,6 +56,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         "fields",
         "mark_object_id",
         "cc",
+        "smtp_conn_id",
     )
     template_fields_renderers = {"body": "jinja", "fields": "json", "stripe_object": "json"}
 

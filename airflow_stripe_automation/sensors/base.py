@@ -43,7 +43,7 @@ class StripeWindowSensor(BaseSensorOperator):
 
     Subclasses build their finder in :meth:`make_finder` from their own arguments.
 
-    :param stripe_conn_id: the Stripe connection to read with
+    :param stripe_conn_id: the Stripe connection to read with (templated; the hook is built when the task runs)
     :param since: start of the window instead of the data interval's: ISO 8601, datetime or unix
         seconds; an empty or ``"None"`` value means not given (templated)
     :param until: end of the window (exclusive), same forms (templated)
@@ -60,7 +60,7 @@ class StripeWindowSensor(BaseSensorOperator):
     :param poke_interval: seconds between checks (both modes)
     """
 
-    template_fields: Sequence[str] = ("since", "until", "condition")
+    template_fields: Sequence[str] = ("since", "until", "condition", "stripe_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"condition": "json"}
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"

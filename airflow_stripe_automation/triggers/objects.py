@@ -60,7 +60,7 @@ class StripeObjectsTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            "airflow_stripe_automation.triggers.objects.StripeObjectsTrigger",
             {
                 "finder": self.finder,
                 "window_start": self.window_start,

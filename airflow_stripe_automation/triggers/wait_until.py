@@ -31,7 +31,10 @@ class WaitUntilTrigger(BaseTrigger):
         self.state = dict(state or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}", {"moment": self.moment, "state": self.state})
+        return (
+            "airflow_stripe_automation.triggers.wait_until.WaitUntilTrigger",
+            {"moment": self.moment, "state": self.state},
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         while (remaining := self.moment - time.time()) > 0:

@@ -66,3 +66,22 @@ def test_a_transient_error_means_not_yet_when_waiting_and_fails_the_try_otherwis
 def test_a_sweep_returns_an_empty_list_at_once(stripe_connection, stripe_server):
     t = now() - 2 * DAY
     assert StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False).execute(_context(t, t + DAY)) == []
+
+
+def test_a_templated_stripe_conn_id_is_read_with_and_handed_to_the_trigger(other_stripe_connection, stripe_server):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    t = now() - 2 * DAY
+    sensor = StripeCustomerCreatedSensor(
+        task_id="customers", stripe_conn_id="{{ params.conn }}", deferrable=True, timeout=60
+    )
+    assert "hook" not in sensor.__dict__  # not built at parse time
+    context = {**_context(t, t + DAY), "params": {"conn": other_stripe_connection}}
+    sensor.render_template_fields(context)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+
+    assert sensor.hook.stripe_conn_id == "stripe_other"
+    assert stripe_server.requests and {r["stripe_account"] for r in stripe_server.requests} == {"acct_other"}
+    assert deferred.value.trigger.stripe_conn_id == "stripe_other"

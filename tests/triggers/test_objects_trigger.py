@@ -44,6 +44,7 @@ def test_serialisation_round_trip_without_the_key(stripe_connection, local_strip
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
 
     assert classpath == "airflow_stripe_automation.triggers.objects.StripeObjectsTrigger"
+    assert type(rebuilt) is StripeObjectsTrigger
     assert rebuilt.serialize() == (classpath, kwargs)
     stored = json.dumps(kwargs)
     assert local_stripe_server.api_key not in stored and "sk_test" not in stored
