@@ -33,6 +33,7 @@ def get_provider_info() -> dict:
                         "credits",
                         "customers",
                         "delay",
+                        "dunning",
                         "email",
                         "invoices",
                         "payment_links",

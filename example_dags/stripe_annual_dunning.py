@@ -7,10 +7,8 @@ from airflow.sdk import DAG, Param, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.delay import StripeDelayOperator
-from airflow_stripe_automation.operators.invoices import (
-    StripeInvoiceRetryOperator,
-    StripeMarkInvoiceUncollectibleOperator,
-)
+from airflow_stripe_automation.operators.dunning import StripeInvoiceRetryOperator
+from airflow_stripe_automation.operators.invoices import StripeMarkInvoiceUncollectibleOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
 from airflow_stripe_automation.operators.subscriptions import StripeCancelSubscriptionOperator
 from airflow_stripe_automation.sensors.subscriptions import StripeSubscriptionPaymentFailedSensor

@@ -40,7 +40,7 @@ STEP_TYPES: dict[str, str] = {
     "mark_invoice_uncollectible": f"{_OPERATORS}.invoices.StripeMarkInvoiceUncollectibleOperator",
     "create_invoice": f"{_OPERATORS}.invoices.StripeCreateInvoiceOperator",
     "create_payment_link": f"{_OPERATORS}.payment_links.StripeCreatePaymentLinkOperator",
-    "retry_invoice_payment": f"{_OPERATORS}.invoices.StripeInvoiceRetryOperator",
+    "retry_invoice_payment": f"{_OPERATORS}.dunning.StripeInvoiceRetryOperator",
     "delay": f"{_OPERATORS}.delay.StripeDelayOperator",
     # Not Stripe's own: call the user's system (R10).
     "http_request": "airflow.providers.http.operators.http.HttpOperator",

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG
 
-from airflow_stripe_automation.operators.invoices import StripeInvoiceRetryOperator
+from airflow_stripe_automation.operators.dunning import StripeInvoiceRetryOperator
 
 with DAG(
     dag_id="test_billing_invoice_retry",

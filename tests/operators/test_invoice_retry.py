@@ -16,7 +16,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError
-from airflow_stripe_automation.operators.invoices import StripeInvoiceRetryOperator
+from airflow_stripe_automation.operators.dunning import StripeInvoiceRetryOperator
 from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
 from tests.operators.test_invoices import new_customer, new_open_invoice
 
@@ -306,3 +306,14 @@ def test_dag_stops_when_the_customer_pays_meanwhile(stripe_client, stripe_server
 
     assert (dag_run.state, out["outcome"], out["attempts"], out["paid_by_retry"]) == ("success", "paid", 1, False)
     assert len(_pays(stripe_server, invoice.id)) == 1
+
+
+def test_the_old_import_path_still_works_and_names_the_new_one():
+    from airflow_stripe_automation.operators import dunning, invoices
+
+    with pytest.warns(DeprecationWarning, match=r"import it from airflow_stripe_automation\.operators\.dunning"):
+        from airflow_stripe_automation.operators.invoices import StripeInvoiceRetryOperator as Old
+
+    assert Old is dunning.StripeInvoiceRetryOperator
+    with pytest.raises(AttributeError, match="no attribute 'StripeNoSuchOperator'"):
+        _ = invoices.StripeNoSuchOperator
