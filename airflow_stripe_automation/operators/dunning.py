@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError, retryable_errors, translate
 from airflow_stripe_automation.idempotency import ActionKey, action_key
 from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_count, validate_id
+from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,7 +36,12 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
     Never pays twice: a paid invoice is never paid again, and attempt *k* always sends the key
     (DAG, task, invoice, attempt *k*), so a repeated call, a retried task or a second run over the
     same invoice within Stripe's 24 hours replays the attempt instead of making another. The count
-    of attempts lives in the deferral's kwargs; clearing the task starts a new schedule.
+    of attempts lives in the deferral (its kwargs and the trigger's event), not on the operator;
+    clearing the task starts a new schedule.
+
+    ``execute()`` reads the invoice and defers until attempt 1 is due (or returns at once if the
+    invoice is not open); each ``execute_complete()`` makes one attempt, then returns or defers
+    until the next one is due.
 
     :param invoice_id: the open invoice to collect, ``in_…`` (templated)
     :param max_attempts: how many payment attempts at most, 1–25 (templated)
@@ -125,103 +132,95 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             invoice["id"],
             ", ".join(f"attempt {k} at {_iso(t)}" for k, t in enumerate(self.schedule(inputs, started), 1)),
         )
-        return self._continue(inputs, key, invoice, {"attempts": 0, "started": started})
+        # Stripe's own attempt has just failed: attempt 1 waits its turn in the schedule like the rest.
+        return self._finish_or_defer(inputs, invoice, _Progress(started=started))
 
     def execute_complete(self, context: Context, event: Any = None, **kwargs: Any) -> dict[str, Any]:
-        """Wake up for the next attempt: re-read the invoice, pay it if still open, defer or finish."""
-        # The state comes back in the kwargs (scheduler) and in the event (dag.test() drops the kwargs).
-        state = {**kwargs, **((event.get("state") or {}) if isinstance(event, dict) else {})}
-        if "started" not in state:
-            raise StripeActionFailed("resumed without the retry schedule's state; clear the task to start again")
+        """Wake up for the next attempt: re-read the invoice, pay it if still open, then finish or defer."""
+        progress = _Progress.resumed(kwargs, event)
         inputs = self.validate()
         key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
-        return self._continue(inputs, key, self._read(inputs), state)
+        invoice = self._read(inputs)
+        # The trigger fired for the attempt that is due now, whatever this host's clock says.
+        if invoice["status"] == "open" and progress.attempts < inputs["max_attempts"]:
+            invoice, progress = self._attempt(inputs, key, invoice, progress)
+        return self._finish_or_defer(inputs, invoice, progress)
 
-    # -- the loop --------------------------------------------------------------------------------
+    # -- one attempt, then finish or wait for the next -------------------------------------------
 
-    def _continue(
-        self, inputs: dict[str, Any], key: ActionKey, invoice: dict[str, Any], state: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _finish_or_defer(self, inputs: dict[str, Any], invoice: dict[str, Any], progress: _Progress) -> dict[str, Any]:
+        """Return the result if nothing is left to do, else defer until the next attempt is due."""
+        if invoice["status"] != "open":
+            return self._finish(invoice, progress)
+        if progress.attempts >= inputs["max_attempts"]:
+            self.log.warning(
+                "Invoice %s is still unpaid after %d attempts: retries exhausted.", invoice["id"], progress.attempts
+            )
+            return self._finish(invoice, progress, outcome="exhausted")
+        number = progress.attempts + 1
+        if progress.transient:
+            # The attempt met an outage or a rate limit: the same attempt again soon, not the next slot.
+            moment = time.time() + self.transient_retry_delay.total_seconds()
+        else:
+            moment = self.schedule(inputs, progress.started)[number - 1]
+        self.log.info("Deferring until %s for attempt %d.", _iso(moment), number)
+        state = progress.as_state()
+        # The state goes both ways: the scheduler resumes with the kwargs, dag.test() with the event only.
+        self.defer(trigger=WaitUntilTrigger(moment=moment, state=state), method_name="execute_complete", kwargs=state)
+
+    def _attempt(
+        self, inputs: dict[str, Any], key: ActionKey, invoice: dict[str, Any], progress: _Progress
+    ) -> tuple[dict[str, Any], _Progress]:
+        """Make attempt ``progress.attempts + 1``; return the invoice after it and the progress made."""
         import stripe
 
-        state = {"attempts": 0, "transient": 0, "last_decline_code": None, "paid_by_retry": False, **state}
-        # Woken by the trigger: the attempt it waited for is due now (whatever this host's clock says).
-        woken = state.pop("woken", False)
-        due = self.schedule(inputs, state["started"])
-        while True:
-            if invoice["status"] != "open":
-                return self._finish(invoice, state)
-            if state["attempts"] >= inputs["max_attempts"]:
-                self.log.warning(
-                    "Invoice %s is still unpaid after %d attempts: retries exhausted.", invoice["id"], state["attempts"]
-                )
-                return self._finish(invoice, state, outcome="exhausted")
-            number = state["attempts"] + 1
-            if not woken and due[number - 1] > time.time():
-                self._sleep_until(due[number - 1], state, f"attempt {number}")
-            woken = False
-            try:
-                invoice = self._attempt(inputs, key, number)
-            except stripe.CardError as err:
-                state.update(attempts=number, transient=0, last_decline_code=_decline_code(err))
-                self.log.warning(
-                    "Attempt %d of %d on invoice %s was declined: %s.",
-                    number,
-                    inputs["max_attempts"],
-                    inputs["invoice"],
-                    state["last_decline_code"],
-                )
-                invoice = self._read(inputs)
-                continue
-            except retryable_errors() as err:
-                state["transient"] += 1
-                if state["transient"] > self.MAX_TRANSIENT_ERRORS:
-                    raise
-                self.log.warning(
-                    "Attempt %d on invoice %s met %s; trying it again later with the same key.",
-                    number,
-                    inputs["invoice"],
-                    type(err).__name__,
-                )
-                self._sleep_until(time.time() + self.transient_retry_delay.total_seconds(), state, f"attempt {number}")
-            except stripe.InvalidRequestError as err:
-                invoice = self._read(inputs)
-                if invoice["status"] != "open":  # paid or closed between our read and the attempt
-                    continue
-                # e.g. no usable payment method: the customer may still fix it before the next attempt
-                state.update(
-                    attempts=number, transient=0, last_decline_code=getattr(err, "code", None) or "invalid_request"
-                )
-                self.log.warning(
-                    "Attempt %d of %d on invoice %s was refused: %s.",
-                    number,
-                    inputs["max_attempts"],
-                    inputs["invoice"],
-                    getattr(err, "user_message", None) or err,
-                )
-                continue
-            except stripe.StripeError as err:
-                raise translate(err, f"attempt {number} to pay invoice {inputs['invoice']}") from err
-            state.update(attempts=number, transient=0)
-            if invoice["status"] == "paid":
-                state["paid_by_retry"] = True
-                self.log.info("Attempt %d paid invoice %s.", number, invoice["id"])
-            else:
-                self.log.warning("Attempt %d left invoice %s %s.", number, invoice["id"], invoice["status"])
-                state["last_decline_code"] = invoice["status"]
+        number = progress.attempts + 1
+        try:
+            paid = self._pay(inputs, key, number)
+        except stripe.CardError as err:
+            progress = replace(progress, attempts=number, transient=0, last_decline_code=_decline_code(err))
+            self.log.warning(
+                "Attempt %d of %d on invoice %s was declined: %s.",
+                number,
+                inputs["max_attempts"],
+                inputs["invoice"],
+                progress.last_decline_code,
+            )
+            return self._read(inputs), progress
+        except retryable_errors() as err:
+            if progress.transient >= self.MAX_TRANSIENT_ERRORS:
+                raise
+            self.log.warning(
+                "Attempt %d on invoice %s met %s; trying it again later with the same key.",
+                number,
+                inputs["invoice"],
+                type(err).__name__,
+            )
+            # The request changed nothing: the invoice is as it was read, and the attempt is not counted.
+            return invoice, replace(progress, transient=progress.transient + 1)
+        except stripe.InvalidRequestError as err:
+            invoice = self._read(inputs)
+            if invoice["status"] != "open":  # paid or closed between our read and the attempt
+                return invoice, progress
+            # e.g. no usable payment method: the customer may still fix it before the next attempt
+            self.log.warning(
+                "Attempt %d of %d on invoice %s was refused: %s.",
+                number,
+                inputs["max_attempts"],
+                inputs["invoice"],
+                getattr(err, "user_message", None) or err,
+            )
+            code = getattr(err, "code", None) or "invalid_request"
+            return invoice, replace(progress, attempts=number, transient=0, last_decline_code=code)
+        except stripe.StripeError as err:
+            raise translate(err, f"attempt {number} to pay invoice {inputs['invoice']}") from err
+        if paid["status"] == "paid":
+            self.log.info("Attempt %d paid invoice %s.", number, paid["id"])
+            return paid, replace(progress, attempts=number, transient=0, paid_by_retry=True)
+        self.log.warning("Attempt %d left invoice %s %s.", number, paid["id"], paid["status"])
+        return paid, replace(progress, attempts=number, transient=0, last_decline_code=paid["status"])
 
-    def _sleep_until(self, moment: float, state: dict[str, Any], what: str) -> None:
-        from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
-
-        self.log.info("Deferring until %s for %s.", _iso(moment), what)
-        woken = {**state, "woken": True}
-        self.defer(
-            trigger=WaitUntilTrigger(moment=moment, state=woken),
-            method_name="execute_complete",
-            kwargs=woken,
-        )
-
-    def _attempt(self, inputs: dict[str, Any], key: ActionKey, number: int) -> dict[str, Any]:
+    def _pay(self, inputs: dict[str, Any], key: ActionKey, number: int) -> dict[str, Any]:
         params: dict[str, Any] = {"off_session": True}
         if inputs["payment_method"]:
             params["payment_method"] = inputs["payment_method"]
@@ -247,11 +246,11 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         except stripe.StripeError as err:
             raise translate(err, f"reading invoice {inputs['invoice']}") from err
 
-    def _finish(self, invoice: dict[str, Any], state: dict[str, Any], outcome: str | None = None) -> dict[str, Any]:
+    def _finish(self, invoice: dict[str, Any], progress: _Progress, outcome: str | None = None) -> dict[str, Any]:
         self._link(invoice)
         if outcome is None:
             outcome = "paid" if invoice["status"] == "paid" else "closed"
-        if outcome == "paid" and not state["paid_by_retry"]:
+        if outcome == "paid" and not progress.paid_by_retry:
             self.log.info("Invoice %s is paid (not by this task's attempts): stopping.", invoice["id"])
         elif outcome == "closed":
             self.log.info("Invoice %s is %s: nothing left to collect, stopping.", invoice["id"], invoice["status"])
@@ -260,15 +259,46 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             "outcome": outcome,
             # when the policy ended: a grace period after it starts here
             "finished_at": int(time.time()),
-            "attempts": state["attempts"],
-            "paid_by_retry": state["paid_by_retry"],
-            "last_decline_code": state["last_decline_code"],
+            "attempts": progress.attempts,
+            "paid_by_retry": progress.paid_by_retry,
+            "last_decline_code": progress.last_decline_code,
             "status": invoice["status"],
             "amount_due": invoice.get("amount_due"),
             "amount_remaining": invoice.get("amount_remaining"),
             "currency": invoice.get("currency"),
             "customer": invoice.get("customer"),
         }
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """
+    Where a retry schedule stands between two wake-ups; travels in the deferral, never on the operator.
+
+    :param started: when the schedule started (unix seconds); attempt *k* is due relative to it
+    :param attempts: the attempts made so far (declined or refused ones included)
+    :param transient: outage or rate-limit errors in a row on the next attempt
+    :param last_decline_code: why the last attempt did not pay
+    :param paid_by_retry: whether one of this task's attempts paid the invoice
+    """
+
+    started: float
+    attempts: int = 0
+    transient: int = 0
+    last_decline_code: str | None = None
+    paid_by_retry: bool = False
+
+    def as_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def resumed(cls, kwargs: dict[str, Any], event: Any) -> _Progress:
+        """The progress a wake-up carries: the deferral's kwargs, overlaid with the event's copy."""
+        state = {**kwargs, **((event.get("state") or {}) if isinstance(event, dict) else {})}
+        if "started" not in state:
+            raise StripeActionFailed("resumed without the retry schedule's state; clear the task to start again")
+        # Deferrals made before this version also carry a "woken" flag: not needed any more.
+        return cls(**{f.name: state[f.name] for f in fields(cls) if f.name in state})
 
 
 # -- input helpers -----------------------------------------------------------------------------
