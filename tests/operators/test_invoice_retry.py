@@ -3,12 +3,15 @@
 Two ways, both against the local Stripe server: driving ``execute()`` / ``execute_complete()`` by
 hand (each wake-up is one attempt; no waiting 60 days), and through ``dag.test()`` with a window of
 seconds, so the triggers really run and the task really resumes.
+
+Nothing here races the clock: deferral moments are checked against the schedule start the task
+recorded (or bounded by readings taken around the call), and what a customer does "between two
+attempts" in a ``dag.test()`` run happens inside that deferral, so it is an order, not a timing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from datetime import timedelta
 
@@ -53,19 +56,22 @@ def test_attempts_are_spread_over_the_window_and_exhaust_without_failing(stripe_
     invoice = open_invoice("pm_card_chargeCustomerFail")
     op = StripeInvoiceRetryOperator(task_id="retry", invoice_id=invoice.id)  # 8 attempts over 60 days
     context = make_context()
-    started = time.time()
 
+    before = time.time()
     deferred = _deferred(lambda: op.execute(context))
+    after = time.time()
+    started = deferred.kwargs["started"]  # the schedule starts when the task does
+    assert before <= started <= after
     assert isinstance(deferred.trigger, WaitUntilTrigger) and deferred.method_name == "execute_complete"
-    assert deferred.trigger.moment == pytest.approx(started + 7.5 * DAY, abs=5)
+    assert deferred.trigger.moment == pytest.approx(started + 7.5 * DAY, abs=1e-3)
     assert deferred.kwargs["attempts"] == 0 and _pays(stripe_server, invoice.id) == []
 
     for attempt in range(1, 8):  # each wake-up makes one attempt, declined, and defers to the next
         deferred = _deferred(lambda kwargs=deferred.kwargs: op.execute_complete(context, event=None, **kwargs))
-        assert deferred.kwargs["attempts"] == attempt
+        assert deferred.kwargs["attempts"] == attempt and deferred.kwargs["started"] == started
         assert deferred.kwargs["last_decline_code"] == "generic_decline"
-        assert deferred.trigger.moment == pytest.approx(started + 7.5 * DAY * (attempt + 1), abs=5)
-    assert deferred.trigger.moment == pytest.approx(started + 60 * DAY, abs=5)  # the last one ends the window
+        assert deferred.trigger.moment == pytest.approx(started + 7.5 * DAY * (attempt + 1), abs=1e-3)
+    assert deferred.trigger.moment == pytest.approx(started + 60 * DAY, abs=1e-3)  # the last one ends the window
 
     out = op.execute_complete(context, event=None, **deferred.kwargs)
 
@@ -144,9 +150,11 @@ def test_a_5xx_during_an_attempt_repeats_that_attempt_later_with_the_same_key(
     deferred = _deferred(lambda: op.execute(context))
     stripe_server.fail_next(503, path=f"/v1/invoices/{invoice.id}/pay")
 
+    before = time.time()
     later = _deferred(lambda: op.execute_complete(context, event=None, **deferred.kwargs))
+    after = time.time()
     assert later.kwargs["attempts"] == 0 and later.kwargs["transient"] == 1
-    assert later.trigger.moment == pytest.approx(time.time() + 300, abs=5)
+    assert before + 300 <= later.trigger.moment <= after + 300  # 5 minutes after the failed request, not a slot
 
     after = _deferred(lambda: op.execute_complete(context, event=None, **later.kwargs))
     assert after.kwargs["attempts"] == 1 and after.kwargs["transient"] == 0
@@ -176,13 +184,13 @@ def test_the_state_also_comes_back_in_the_trigger_event(stripe_server, make_cont
     deferred = _deferred(lambda: op.execute(context))
     classpath, kwargs = deferred.trigger.serialize()
     assert classpath == "airflow_stripe_automation.triggers.wait_until.WaitUntilTrigger"
-    trigger = WaitUntilTrigger(**{**kwargs, "moment": time.time() + 0.3})  # due soon: don't sleep a day in a test
-    began = time.monotonic()
+    assert kwargs == {"moment": deferred.trigger.moment, "state": deferred.kwargs}
+    trigger = WaitUntilTrigger(**{**kwargs, "moment": time.time() + 0.2})  # due soon: don't sleep 12 hours
 
     event = asyncio.run(trigger.run().__anext__())
 
-    assert time.monotonic() - began >= 0.25  # it did wait for its moment
-    assert event.payload["status"] == "due"
+    assert time.time() >= trigger.moment  # it did not fire before its moment (however late it fired)
+    assert event.payload == {"status": "due", "moment": trigger.moment, "state": deferred.kwargs}
     nxt = _deferred(lambda: op.execute_complete(context, event=event.payload))
     assert nxt.kwargs["attempts"] == 1 and len(_pays(stripe_server, invoice.id)) == 1
 
@@ -229,37 +237,48 @@ def test_bad_input_is_refused_without_any_request(stripe_server, make_context, k
 DAG_ID = "test_billing_invoice_retry"
 
 
-def _when(server, predicate, action):
-    """Run ``action`` once ``predicate(server)`` holds, from a thread, while ``dag.test()`` runs."""
+@pytest.fixture
+def while_waiting_for(monkeypatch):
+    """``while_waiting_for(k, action)``: run ``action`` inside the deferral that ends with attempt ``k``.
 
-    def watch():
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if predicate(server):
-                action()
-                return
-            time.sleep(0.02)
+    The real trigger still waits for its moment; the action runs after that and before the task
+    resumes, so "the customer acts between attempts k-1 and k" holds however slow the machine is.
+    """
+    pending = {}
+    real_run = WaitUntilTrigger.run
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    async def run(self):
+        async for event in real_run(self):
+            action = pending.pop(self.state.get("attempts", 0) + 1, None)
+            if action is not None:
+                await asyncio.to_thread(action)  # the synchronous Stripe client must not block the loop
+            yield event
+
+    monkeypatch.setattr(WaitUntilTrigger, "run", run)
+    yield pending.__setitem__
+    assert not pending, f"the task never waited for attempt(s) {sorted(pending)}"
 
 
 @pytest.fixture
-def dag_run_retry(airflow_db, stripe_connection, stripe_server):
-    """Run the test DAG with ``dag.test()``: ``(dag_run, task instance, returned value)``."""
+def retry_dag(airflow_db, stripe_connection):
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
 
     from tests.conftest import REPO
 
     bag = DagBag(dag_folder=str(REPO / "tests" / "dags" / f"{DAG_ID}.py"))
     assert not bag.import_errors, bag.import_errors
+    return bag.dags[DAG_ID]
+
+
+@pytest.fixture
+def dag_run_retry(retry_dag, stripe_server):
+    """Run the test DAG with ``dag.test()``: ``(dag_run, task instance, returned value, xcoms)``."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
 
     def _run(invoice_id, max_attempts=3):
-        dag_run = bag.dags[DAG_ID].test(run_conf={"invoice_id": invoice_id, "max_attempts": max_attempts})
+        dag_run = retry_dag.test(run_conf={"invoice_id": invoice_id, "max_attempts": max_attempts})
         with create_session() as session:
             ti = session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=dag_run.run_id).one()
             session.expunge(ti)
@@ -270,39 +289,46 @@ def dag_run_retry(airflow_db, stripe_connection, stripe_server):
     return _run
 
 
-def test_dag_exhausts_its_attempts_and_succeeds(stripe_server, dag_run_retry, open_invoice):
+def test_dag_exhausts_its_attempts_and_succeeds(stripe_server, retry_dag, dag_run_retry, open_invoice):
+    """The real thing, nothing patched: three deferrals, three wake-ups, three declines."""
     invoice = open_invoice("pm_card_chargeCustomerFail")
+    window = retry_dag.get_task("retry_payment").window.total_seconds()
+    began = time.time()
+
     dag_run, ti, out, xcoms = dag_run_retry(invoice.id)
 
     assert (dag_run.state, ti.state, ti.try_number) == ("success", "success", 1)  # declines are not failures
     assert (out["outcome"], out["attempts"], out["status"]) == ("exhausted", 3, "open")
-    assert len(_pays(stripe_server, invoice.id)) == 3
+    assert out["finished_at"] >= int(began + window)  # the last attempt waited for the end of the window
+    pays = _pays(stripe_server, invoice.id)
+    assert [p["idempotency_key"].rsplit("/", 1)[-1] for p in pays] == ["1", "2", "3"]
     assert str(xcoms["_link_StripeDashboardLink"]).endswith(f"/test/invoices/{invoice.id}")
 
 
-def test_dag_card_fixed_before_attempt_3_is_paid(stripe_client, stripe_server, dag_run_retry, open_invoice):
+def test_dag_card_fixed_before_attempt_3_is_paid(
+    stripe_client, stripe_server, dag_run_retry, open_invoice, while_waiting_for
+):
     invoice = open_invoice("pm_card_chargeCustomerFail")
-    fixer = _when(
-        stripe_server, lambda s: len(_pays(s, invoice.id)) >= 2, lambda: _use_card(stripe_client, invoice.customer)
-    )
+    while_waiting_for(3, lambda: _use_card(stripe_client, invoice.customer))
 
     dag_run, _, out, _ = dag_run_retry(invoice.id)
-    fixer.join(1)
 
     assert (dag_run.state, out["outcome"], out["attempts"], out["paid_by_retry"]) == ("success", "paid", 3, True)
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "paid"
+    assert [p["idempotency_key"].rsplit("/", 1)[-1] for p in _pays(stripe_server, invoice.id)] == ["1", "2", "3"]
 
 
-def test_dag_stops_when_the_customer_pays_meanwhile(stripe_client, stripe_server, dag_run_retry, open_invoice):
+def test_dag_stops_when_the_customer_pays_meanwhile(
+    stripe_client, stripe_server, dag_run_retry, open_invoice, while_waiting_for
+):
     invoice = open_invoice("pm_card_chargeCustomerFail")
 
     def customer_pays():
         pm = _use_card(stripe_client, invoice.customer)
         stripe_client.v1.invoices.pay(invoice.id, params={"payment_method": pm.id})
 
-    payer = _when(stripe_server, lambda s: len(_pays(s, invoice.id)) >= 1, customer_pays)
+    while_waiting_for(2, customer_pays)
     dag_run, _, out, _ = dag_run_retry(invoice.id, max_attempts=4)
-    payer.join(1)
 
     assert (dag_run.state, out["outcome"], out["attempts"], out["paid_by_retry"]) == ("success", "paid", 1, False)
     assert len(_pays(stripe_server, invoice.id)) == 1
