@@ -33,6 +33,7 @@ from airflow_stripe_automation.windows import Window
 
 if TYPE_CHECKING:
     import stripe
+    from stripe.params import EventListParams
 
 RETENTION = 30 * 86400  # how long Stripe lists events
 MARGIN = 3600  # keep clear of the retention edge: a window must not start inside the last hour
@@ -175,7 +176,7 @@ class Finder:
 
     def from_events(self, client: stripe.StripeClient, window: Window) -> Iterator[dict[str, Any]]:
         """The ``data.object`` of every event of :attr:`event_types` in the window, newest first."""
-        params: dict[str, Any] = {"created": window.created(), "limit": PAGE}
+        params: EventListParams = {"created": window.created(), "limit": PAGE}
         if len(self.event_types) == 1:
             params["type"] = self.event_types[0]
         else:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_stripe_automation.rendered import is_unset
 
@@ -31,6 +31,15 @@ _DIGITS = re.compile(r"^-?\d+$")
 
 class InvalidWindowError(ValueError):
     """A ``since``/``until`` that cannot be read, or a window that ends before it starts."""
+
+
+class RangeFilter(TypedDict, total=False):
+    """A range filter on a timestamp as Stripe's list APIs take it (the SDK's ``…ListParamsCreated`` types)."""
+
+    gt: int
+    gte: int
+    lt: int
+    lte: int
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class Window:
         """Return whether ``timestamp`` (unix seconds; None is never inside) lies in the window."""
         return isinstance(timestamp, int) and self.start <= timestamp < self.end
 
-    def created(self) -> dict[str, int]:
+    def created(self) -> RangeFilter:
         """The range parameter Stripe's list APIs take (``created``, ``due_date``…)."""
         return {"gte": self.start, "lt": self.end}
 

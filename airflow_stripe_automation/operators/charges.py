@@ -18,6 +18,7 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
 
 # How far before the run's start a PaymentIntent it made may be dated (clock skew between hosts).
 _LOOKBACK_SECONDS = 3600
@@ -116,19 +117,19 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
         # Any PaymentIntent this task made is on this customer and no older than the run.
-        params: dict[str, Any] = {"customer": inputs["customer"], "limit": 100}
+        params: PaymentIntentListParams = {"customer": inputs["customer"], "limit": 100}
         since = _run_started(context)
         if since is not None:
             params["created"] = {"gte": since - _LOOKBACK_SECONDS}
-        for intent in self.hook.get_conn().v1.payment_intents.list(params=params).auto_paging_iter():
-            intent = plain(intent)
+        for listed in self.hook.get_conn().v1.payment_intents.list(params=params).auto_paging_iter():
+            intent = plain(listed)
             if key.is_marked(intent):
                 self._raise_if_declined(intent, inputs)
                 return intent
         return None
 
     def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
-        params: dict[str, Any] = {
+        params: PaymentIntentCreateParams = {
             "customer": inputs["customer"],
             "amount": inputs["amount"],
             "currency": inputs["currency"],

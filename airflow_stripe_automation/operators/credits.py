@@ -18,6 +18,8 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe import CustomerBalanceTransaction, ListObject
+    from stripe.billing import CreditGrant
 
 METHODS = ("balance", "credit_grant")
 
@@ -91,12 +93,13 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
         client = self.hook.get_conn().v1
+        listing: ListObject[CustomerBalanceTransaction] | ListObject[CreditGrant]
         if self.method == "balance":
             listing = client.customers.balance_transactions.list(inputs["customer"], params={"limit": 100})
         else:
             listing = client.billing.credit_grants.list(params={"customer": inputs["customer"], "limit": 100})
-        for item in listing.auto_paging_iter():
-            item = plain(item)
+        for listed in listing.auto_paging_iter():
+            item = plain(listed)
             if key.is_marked(item):
                 return item
         return None
@@ -104,6 +107,7 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
     def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
         client = self.hook.get_conn().v1
         metadata = {**inputs["metadata"], **key.metadata()}
+        created: CustomerBalanceTransaction | CreditGrant
         if self.method == "balance":
             # A negative balance transaction is money the customer has to spend on invoices.
             created = client.customers.balance_transactions.create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import ActionKey
@@ -19,6 +19,7 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe.params import CustomerUpdateParams
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
 
@@ -128,9 +129,9 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
-        address: dict[str, str] | None = None,
+        address: dict[str, str] | str | None = None,
         shipping: dict[str, Any] | None = None,
-        tax_id: dict[str, str] | None = None,
+        tax_id: dict[str, str] | str | None = None,
         description: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -217,8 +218,11 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
         tax_id = missing.pop("tax_id", None)
         customer = inputs["current"]
         if missing:
+            # Only the fields that differ are sent, so the keys are known at run time only; each value
+            # has the shape validate() checked against Stripe's.
+            params = cast("CustomerUpdateParams", missing)
             customer = plain(
-                client.v1.customers.update(inputs["customer"], params=missing, options=self.request_options(key))
+                client.v1.customers.update(inputs["customer"], params=params, options=self.request_options(key))
             )
         if tax_id:
             client.v1.customers.tax_ids.create(

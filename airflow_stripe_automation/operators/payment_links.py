@@ -21,6 +21,7 @@ from airflow_stripe_automation.operators.invoices import ORDER_METADATA_KEY
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe.params import PaymentLinkCreateParamsLineItem, PriceCreateParamsCustomUnitAmount
 
 
 class StripeCreatePaymentLinkOperator(StripeWriteOperator):
@@ -157,8 +158,8 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
         return f"a payment link for {what} for order {inputs['order']}{partial}"
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
-        for link in self.hook.get_conn().v1.payment_links.list(params={"limit": 100}).auto_paging_iter():
-            link = plain(link)
+        for listed in self.hook.get_conn().v1.payment_links.list(params={"limit": 100}).auto_paging_iter():
+            link = plain(listed)
             if key.is_marked(link):
                 return link
         return None
@@ -167,11 +168,15 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
         client = self.hook.get_conn().v1
         mark = {ORDER_METADATA_KEY: inputs["order"], **key.metadata()}
         if inputs["price"]:
-            line: dict[str, Any] = {"price": inputs["price"], "quantity": inputs["quantity"]}
+            line: PaymentLinkCreateParamsLineItem = {"price": inputs["price"], "quantity": inputs["quantity"]}
             if inputs["allow_partial"]:
                 line["adjustable_quantity"] = {"enabled": True, "minimum": 1, "maximum": inputs["quantity"]}
         elif inputs["allow_partial"]:
-            custom: dict[str, Any] = {"enabled": True, "preset": inputs["amount"], "maximum": inputs["amount"]}
+            custom: PriceCreateParamsCustomUnitAmount = {
+                "enabled": True,
+                "preset": inputs["amount"],
+                "maximum": inputs["amount"],
+            }
             if inputs["minimum_amount"]:
                 custom["minimum"] = inputs["minimum_amount"]
             price = plain(

@@ -18,6 +18,7 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe.params import RefundCreateParams
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -123,8 +124,8 @@ class StripeRefundOperator(StripeWriteOperator):
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
         refunds = self.hook.get_conn().v1.refunds.list(params={"charge": inputs["charge_obj"]["id"], "limit": 100})
-        for refund in refunds.auto_paging_iter():
-            refund = plain(refund)
+        for listed in refunds.auto_paging_iter():
+            refund = plain(listed)
             if key.is_marked(refund):
                 return refund
         return None
@@ -140,7 +141,7 @@ class StripeRefundOperator(StripeWriteOperator):
                 f"cannot refund {format_money(inputs['refund_amount'], inputs['currency'])}: only "
                 f"{format_money(inputs['refundable'], inputs['currency'])} of {charge['id']} is left refundable"
             )
-        params: dict[str, Any] = {
+        params: RefundCreateParams = {
             "charge": charge["id"],
             "amount": inputs["refund_amount"],
             "metadata": {**inputs["metadata"], **key.metadata()},

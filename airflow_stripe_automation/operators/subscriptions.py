@@ -21,6 +21,11 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe.params import (
+        SubscriptionCancelParams,
+        SubscriptionCancelParamsCancellationDetails,
+        SubscriptionCreateParams,
+    )
 
     from airflow_stripe_automation.idempotency import ActionKey
 
@@ -110,14 +115,14 @@ class StripeCreateSubscriptionOperator(StripeWriteOperator):
         listing = self.hook.get_conn().v1.subscriptions.list(
             params={"customer": inputs["customer"], "status": "all", "limit": 100}
         )
-        for sub in listing.auto_paging_iter():
-            sub = plain(sub)
+        for listed in listing.auto_paging_iter():
+            sub = plain(listed)
             if key.is_marked(sub):
                 return sub
         return None
 
     def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
-        params: dict[str, Any] = {
+        params: SubscriptionCreateParams = {
             "customer": inputs["customer"],
             "items": [{"price": inputs["price"], "quantity": inputs["quantity"]}],
             "metadata": {**inputs["metadata"], **key.metadata()},
@@ -219,11 +224,16 @@ class StripeCancelSubscriptionOperator(StripeWriteOperator):
         return None
 
     def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
-        params: dict[str, Any] = {}
-        for name in ("invoice_now", "prorate"):
-            if inputs[name] is not None:
-                params[name] = inputs[name]
-        details = {k: inputs[k] for k in ("comment", "feedback") if inputs[k]}
+        params: SubscriptionCancelParams = {}
+        if inputs["invoice_now"] is not None:
+            params["invoice_now"] = inputs["invoice_now"]
+        if inputs["prorate"] is not None:
+            params["prorate"] = inputs["prorate"]
+        details: SubscriptionCancelParamsCancellationDetails = {}
+        if inputs["comment"]:
+            details["comment"] = inputs["comment"]
+        if inputs["feedback"]:
+            details["feedback"] = inputs["feedback"]
         if details:
             params["cancellation_details"] = details
         canceled = plain(
