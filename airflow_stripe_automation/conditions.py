@@ -110,9 +110,11 @@ def validate(condition: Any, where: str = "condition") -> dict[str, Any]:
     if op in ("in", "not_in") and (not isinstance(value, Sequence) or isinstance(value, str)):
         raise InvalidConditionError(f"{where}: op {op!r} needs a list value")
     if op == "matches":
+        if not isinstance(value, str):
+            raise InvalidConditionError(f"{where}: 'matches' needs a regular expression: got {value!r}")
         try:
             re.compile(value)
-        except (re.error, TypeError) as err:
+        except re.error as err:
             raise InvalidConditionError(f"{where}: 'matches' needs a regular expression: {err}") from None
     out: dict[str, Any] = {"field": path, "op": op, "value": value}
     if condition.get("currency") is not None:

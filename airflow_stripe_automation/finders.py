@@ -70,10 +70,10 @@ class Finder:
 
     #: the registry name, used when a trigger rebuilds the finder
     name: ClassVar[str] = ""
-    #: what is looked for, for logs ("overdue invoices")
-    what: ClassVar[str] = "objects"
-    #: events whose ``data.object`` is a candidate
-    event_types: ClassVar[tuple[str, ...]] = ()
+    #: what is looked for, for logs ("overdue invoices"); set per class, or per instance (EventFinder)
+    what: str = "objects"
+    #: events whose ``data.object`` is a candidate; set per class, or per instance (EventFinder)
+    event_types: tuple[str, ...] = ()
     #: the list API filters by the defining moment: "auto" always lists objects
     list_is_exact: ClassVar[bool] = False
 
@@ -238,7 +238,7 @@ class EventFinder(Finder):
             raise FinderError(f"event_types must list 1 to 20 Stripe event types, got {event_types!r}")
         if any("*" in t for t in types):
             raise FinderError("event_types take exact names (wildcards match too much to act on)")
-        self.event_types = tuple(t.strip() for t in types)  # type: ignore[misc]
+        self.event_types = tuple(t.strip() for t in types)
         self.what = f"objects of {', '.join(self.event_types)} events"
 
     def params(self) -> dict[str, Any]:
@@ -370,8 +370,8 @@ class InvoiceOverdueFinder(Finder):
     def __init__(
         self,
         *,
-        days_overdue: int = 0,
-        min_amount_due: int | None = None,
+        days_overdue: int | str = 0,
+        min_amount_due: int | str | None = None,
         currency: str | None = None,
         condition: Mapping[str, Any] | None = None,
     ) -> None:

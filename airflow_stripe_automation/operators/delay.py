@@ -41,9 +41,11 @@ def _moment(value: Any) -> float:
         if text.replace(".", "", 1).isdigit():
             return float(text)
         try:
-            return pendulum.parse(text).timestamp()
+            parsed = pendulum.parse(text)
         except (ValueError, pendulum.parsing.exceptions.ParserError):
-            pass
+            parsed = None
+        if isinstance(parsed, datetime):  # not a bare duration ("P1D"), which has no moment
+            return parsed.timestamp()
     raise StripeInputError(f"start must be a unix time, an ISO 8601 moment or a datetime, got {value!r}")
 
 

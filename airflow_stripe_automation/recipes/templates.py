@@ -49,7 +49,8 @@ def references(source: str) -> tuple[set[str], set[str]]:
     tree = env.parse(source)
     names = meta.find_undeclared_variables(tree)
     steps: set[str] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    lookups: list[nodes.Getattr | nodes.Getitem] = [*tree.find_all(nodes.Getattr), *tree.find_all(nodes.Getitem)]
+    for node in lookups:
         if isinstance(node.node, nodes.Name) and node.node.name == STEPS_NAME:
             if isinstance(node, nodes.Getattr):
                 steps.add(node.attr)

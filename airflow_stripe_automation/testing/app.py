@@ -172,7 +172,7 @@ async def stripe_pipeline(request: web.Request, handler):
     except Exception:  # a bug here must look like Stripe's 500, not hang the client
         log.exception("local Stripe server: unhandled error on %s %s", method, path)
         status, body = 500, _json(errors.StripeError(500, "api_error", "An unknown error occurred").body(rid))
-    if scope is not None:
+    if scope is not None and idem_key is not None:  # a key was reserved for this request
         with state.lock:
             state.idempotency.finish(scope, idem_key, status, body)
     return _finish(state, record, status, body, headers)
@@ -259,7 +259,7 @@ def _number(form: dict[str, Any], name: str, default: float = 0) -> float:
         ) from None
 
 
-def control_routes() -> list[web.RouteDef]:
+def control_routes() -> list[web.AbstractRouteDef]:
     routes = web.RouteTableDef()
 
     @routes.get("/_testing/health")

@@ -47,7 +47,7 @@ class ResourceFamily:
     types: list[ObjectType] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
     clock_listeners: list[Callable] = field(default_factory=list)
-    event_listeners: list[Callable] = field(default_factory=list)
+    event_listeners: list[EventListener] = field(default_factory=list)
     control_routes: list[Route] = field(default_factory=list)
 
     def object_type(
@@ -124,6 +124,10 @@ class StoreListener:
     fn: Callable[[Store, dict[str, Any]], None]
 
 
+#: what runs after every new event: ``listener(event)``, or a :class:`StoreListener`
+EventListener = Callable[[dict[str, Any]], None] | StoreListener
+
+
 class Ctx:
     """What a handler sees of its request: decoded params, path arguments, and the store."""
 
@@ -133,7 +137,7 @@ class Ctx:
         params_: dict[str, Any],
         args: dict[str, str],
         *,
-        request_id: str,
+        request_id: str | None,
         idempotency_key: str | None,
         path: str,
         expand: list[str] | None = None,

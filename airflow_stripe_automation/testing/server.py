@@ -14,11 +14,14 @@ import socket
 import threading
 import time
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .app import AppState, create_app
 from .faults import Fault
 from .resources import radar
+
+if TYPE_CHECKING:
+    import stripe
 
 DEFAULT_API_KEY = "sk_test_local_0000000000000000000000000000"
 
@@ -33,7 +36,6 @@ class LocalStripeServer:
         self.state = AppState()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
@@ -63,11 +65,9 @@ class LocalStripeServer:
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            self._runner = web.AppRunner(
-                create_app(self.state), access_log=None, handle_signals=False, shutdown_timeout=2.0
-            )
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.SockSite(self._runner, sock).start())
+            runner = web.AppRunner(create_app(self.state), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.SockSite(runner, sock).start())
         except BaseException as exc:  # report to start() instead of dying silently
             self._error = exc
             self._ready.set()
@@ -76,7 +76,7 @@ class LocalStripeServer:
         try:
             loop.run_forever()
         finally:
-            loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(runner.cleanup())
             loop.close()
 
     def _wait_healthy(self, timeout: float) -> None:
@@ -107,13 +107,17 @@ class LocalStripeServer:
         self.stop()
 
     # -- clients --------------------------------------------------------------------------------
-    def client(self, **kwargs: Any):
+    def client(self, **kwargs: Any) -> stripe.StripeClient:
         """A ``stripe.StripeClient`` for this server (``max_network_retries=0`` unless given)."""
         import stripe
 
         kwargs.setdefault("max_network_retries", 0)
-        base = {name: self.url for name in ("api", "connect", "files", "meter_events")}
-        return stripe.StripeClient(self.api_key, base_addresses=base, **kwargs)
+        url = self.url
+        return stripe.StripeClient(
+            self.api_key,
+            base_addresses={"api": url, "connect": url, "files": url, "meter_events": url},
+            **kwargs,
+        )
 
     # -- controls -------------------------------------------------------------------------------
     def reset(self) -> None:

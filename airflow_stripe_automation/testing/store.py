@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import errors
-from .registry import ObjectType, StoreListener
+from .registry import EventListener, ObjectType, StoreListener
 from .templates import clone, fixture
 
 API_VERSION = "2026-10-28.endive"  # the stripe SDK pinned by this package (stripe._api_version)
@@ -111,7 +111,7 @@ class Store:
         self.lock = threading.RLock()
         self.clock = Clock()
         self.types = {t.name: t for t in types}
-        self.event_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.event_listeners: list[EventListener] = []
         self.clock_listeners: list[Callable[[Store, int, int], None]] = []
         self._rng = random.Random()
         self.reset()

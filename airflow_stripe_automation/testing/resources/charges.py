@@ -230,7 +230,9 @@ def update_charge(ctx: Ctx) -> dict[str, Any]:
             "transfer_group": string_param,
         }
     )
-    changes = {k: p[k] for k in ("description", "receipt_email", "shipping", "transfer_group") if k in p}
+    changes: dict[str, Any] = {
+        k: p[k] for k in ("description", "receipt_email", "shipping", "transfer_group") if k in p
+    }
     if "metadata" in p:
         changes["metadata"] = merge_metadata(charge["metadata"], p["metadata"], p["metadata"] is None)
     if "fraud_details" in p:

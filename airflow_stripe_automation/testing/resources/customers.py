@@ -168,7 +168,9 @@ def retrieve_customer(ctx: Ctx) -> dict[str, Any]:
     object_id = ctx.args["id"]
     ctx.validate({})
     if object_id in ctx.store.deleted and ctx.store.kind.get(object_id) == "customer":
-        return ctx.store.lookup(object_id)
+        stub = ctx.store.lookup(object_id)  # a deleted object keeps its stub
+        if stub is not None:
+            return stub
     return ctx.store.require("customer", object_id)
 
 

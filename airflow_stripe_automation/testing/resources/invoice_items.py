@@ -109,7 +109,7 @@ def plan_amount(store, p: dict[str, Any], prefix: str = "", currency_code: str |
         plan.update(amount=prices.amount(price, quantity), currency=price["currency"], price=price)
     else:
         data = prices.check_data(store, p["price_data"], _name(prefix, "price_data"), recurring=False)
-        unit = data.get("unit_amount", data.get("unit_amount_decimal"))
+        unit = data["unit_amount"] if "unit_amount" in data else data["unit_amount_decimal"]  # one is required
         total = (Decimal(unit) * quantity).to_integral_value(ROUND_HALF_EVEN)
         plan.update(amount=int(total), currency=data["currency"], price_data=data)
     if p.get("currency") and plan["currency"] and p["currency"] != plan["currency"]:

@@ -182,6 +182,7 @@ def _attempt(ctx: Ctx, pi: dict[str, Any], pm_ref: str, off_session: bool, error
     card = payment_methods.card_of(store, pm)
     store.update(pi, {"payment_method": pm["id"], "last_payment_error": None})
     if card.behaviour in ("decline", "decline_charges"):
+        assert card.code and card.decline_code and card.message  # every declining card in CARDS has all three
         _card_failure(ctx, pi, pm, card.code, card.decline_code, card.message, card)
     if card.behaviour == "authenticate":
         if off_session or error_on_requires_action:
@@ -316,7 +317,7 @@ def create_payment_intent(ctx: Ctx) -> dict[str, Any]:
         pi.update(payment_method=pm["id"], status="requires_confirmation")
     store.insert("payment_intent", pi)
     ctx.emit("payment_intent.created", pi)
-    if confirm:
+    if confirm and pm_ref:  # (confirm without a payment method was refused above)
         _attempt(ctx, pi, pm_ref, p.get("off_session", False), p.get("error_on_requires_action", False))
     return pi
 
@@ -351,7 +352,7 @@ def update_payment_intent(ctx: Ctx) -> dict[str, Any]:
     currency_code = p.get("currency", pi["currency"])
     if "amount" in p or "currency" in p:
         check_minimum(p.get("amount", pi["amount"]), currency_code)
-    changes = {
+    changes: dict[str, Any] = {
         k: p[k]
         for k in (
             "amount",
@@ -401,7 +402,9 @@ def confirm_payment_intent(ctx: Ctx) -> dict[str, Any]:
     if not pm_ref:
         raise _missing_payment_method(pi)
     payment_methods.check_usable(store, pm_ref, pi["customer"])
-    changes = {k: p[k] for k in ("receipt_email", "setup_future_usage", "shipping", "capture_method") if k in p}
+    changes: dict[str, Any] = {
+        k: p[k] for k in ("receipt_email", "setup_future_usage", "shipping", "capture_method") if k in p
+    }
     store.update(pi, changes)
     _attempt(ctx, pi, pm_ref, p.get("off_session", False), p.get("error_on_requires_action", False))
     return pi

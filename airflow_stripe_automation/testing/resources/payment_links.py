@@ -63,7 +63,8 @@ def _decimal(value: Any, param: str) -> Decimal:
         number = Decimal(text)
     except InvalidOperation:
         raise errors.invalid(f"Invalid decimal: {text}", param) from None
-    if not number.is_finite() or number < 0 or -number.as_tuple().exponent > 12:
+    exponent = number.as_tuple().exponent  # "n", "N" or "F" for NaN and infinity
+    if not isinstance(exponent, int) or number < 0 or -exponent > 12:
         raise errors.invalid(f"Invalid decimal: {text} (a non-negative number with at most 12 decimals)", param)
     return number
 
@@ -330,7 +331,7 @@ def create_payment_link(ctx: Ctx) -> dict[str, Any]:
         raise errors.missing_param("line_items")
     if len(lines) > MAX_LINE_ITEMS:
         raise errors.invalid(f"You may only specify up to {MAX_LINE_ITEMS} line items.", "line_items")
-    plans: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []  # (stored price, price_data)
+    plans: list[tuple[dict[str, Any], bool]] = []  # (stored price or checked price_data, whether price_data)
     for i, line in enumerate(lines):
         param = f"line_items[{i}]"
         if "price" in line and "price_data" in line:
@@ -347,12 +348,12 @@ def create_payment_link(ctx: Ctx) -> dict[str, Any]:
                         "A price with custom_unit_amount must be the only line item on a payment link.", "line_items"
                     )
                 _check_custom_line(line["quantity"], line.get("adjustable_quantity"), param)
-            plans.append((price, None))
+            plans.append((price, False))
         elif "price_data" in line:
-            plans.append((None, _check_price_data(ctx, line["price_data"] or {}, f"{param}[price_data]")))
+            plans.append((_check_price_data(ctx, line["price_data"] or {}, f"{param}[price_data]"), True))
         else:
             raise errors.missing_param(f"{param}[price]")
-    line_currencies = [price["currency"] if price else data["currency"] for price, data in plans]
+    line_currencies = [source["currency"] for source, _ in plans]
     link_currency = line_currencies[0]
     for i, code in enumerate(line_currencies):
         if code != link_currency:
@@ -365,7 +366,7 @@ def create_payment_link(ctx: Ctx) -> dict[str, Any]:
         raise errors.invalid(
             f"The currency {p['currency']} is not supported by the prices on this payment link.", "currency"
         )
-    recurring = any(price["recurring"] if price else data.get("recurring") for price, data in plans)
+    recurring = any(source.get("recurring") for source, _ in plans)
     if recurring and "payment_intent_data" in p:
         raise errors.invalid(
             "You can not pass `payment_intent_data` for a payment link with recurring prices.", "payment_intent_data"
@@ -387,7 +388,7 @@ def create_payment_link(ctx: Ctx) -> dict[str, Any]:
     if p.get("restrictions") is not None and limit is None:
         raise errors.missing_param("restrictions[completed_sessions][limit]")
     # everything is valid: store
-    line_prices = [price or _create_inline(ctx, data) for price, data in plans]
+    line_prices = [_create_inline(ctx, source) if inline else source for source, inline in plans]
     items = [
         _item(price, line["quantity"], adjustable, _product_name(ctx, price))
         for line, price, adjustable in zip(lines, line_prices, adjustables, strict=True)
@@ -486,7 +487,7 @@ def update_payment_link(ctx: Ctx) -> dict[str, Any]:
         adjustable = item["adjustable_quantity"]
         if "adjustable_quantity" in line:
             adjustable = _adjustable(line["adjustable_quantity"], quantity, f"{param}[adjustable_quantity]")
-        if prices.is_custom(store.lookup(item["price"])):
+        if prices.is_custom(store.require("price", item["price"])):
             _check_custom_line(quantity, adjustable, param)
         updates.append((item, quantity, adjustable))
     changes: dict[str, Any] = {}
@@ -533,7 +534,7 @@ def update_payment_link(ctx: Ctx) -> dict[str, Any]:
     items_changed = False
     for item, quantity, adjustable in updates:
         if (item["quantity"], item["adjustable_quantity"]) != (quantity, adjustable):
-            total = prices.amount(store.lookup(item["price"]), quantity)
+            total = prices.amount(store.require("price", item["price"]), quantity)
             item.update(quantity=quantity, adjustable_quantity=adjustable, amount_subtotal=total, amount_total=total)
             items_changed = True
     previous = store.update(link, changes)

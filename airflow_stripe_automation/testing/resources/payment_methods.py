@@ -122,6 +122,7 @@ def check_attachable(store, ref: str, customer: dict[str, Any] | None, param: st
         if pm["customer"] is not None and (customer is None or pm["customer"] != customer["id"]):
             raise errors.invalid("The payment method you provided has already been attached to a customer.", param)
     if card.behaviour == "decline":  # Stripe validates the card when attaching it
+        assert card.code is not None and card.message is not None  # every declining card in CARDS has both
         raise errors.card_error(card.code, card.message, card.decline_code)
 
 

@@ -63,7 +63,8 @@ def decimal_amount(value: Any, param: str) -> Decimal:
         number = Decimal(text)
     except InvalidOperation:
         raise errors.invalid(f"Invalid decimal: {text}", param) from None
-    if not number.is_finite() or number < 0 or -number.as_tuple().exponent > 12:
+    exponent = number.as_tuple().exponent  # "n", "N" or "F" for NaN and infinity
+    if not isinstance(exponent, int) or number < 0 or -exponent > 12:
         raise errors.invalid(f"Invalid decimal: {text} (a non-negative number with at most 12 decimals)", param)
     return number
 
@@ -408,7 +409,7 @@ def update_price(ctx: Ctx) -> dict[str, Any]:
         )
     if "lookup_key" in p:
         _check_lookup_key(store, p["lookup_key"], p.get("transfer_lookup_key", False), price["id"])
-    changes = {k: p[k] for k in ("active", "nickname", "tax_behavior") if k in p}
+    changes: dict[str, Any] = {k: p[k] for k in ("active", "nickname", "tax_behavior") if k in p}
     if "metadata" in p:
         changes["metadata"] = merge_metadata(price["metadata"], p["metadata"], p["metadata"] is None)
     if "lookup_key" in p:
