@@ -111,7 +111,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         invoice = self._read(inputs)
         if invoice["status"] == "draft":
             raise StripeActionFailed(f"invoice {invoice['id']} is a draft: finalize it before retrying its payment")
-        if self.dry_run:
+        if self.is_dry_run:
             due = [_iso(t) for t in self.schedule(inputs, started)]
             self.log.info(
                 "Dry run: would make %s (invoice is %s), at %s; nothing sent.",
