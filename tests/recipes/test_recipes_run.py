@@ -14,7 +14,7 @@ import pendulum
 import pytest
 
 from tests.sensors.seeding import DAY, open_invoice, payment, server_time
-from tests.testing.billing_helpers import customer, price, subscribe
+from tests.testing.billing_helpers import customer, past_renewal, price, subscribe
 
 
 def _window(start: int, end: int) -> dict[str, str]:
@@ -86,11 +86,11 @@ def test_r5_cancels_and_writes_off_a_yearly_subscription_after_declined_retries(
     sub = subscribe(stripe_client, cus.id, price(stripe_client, 120000, interval="year").id)
     failing = stripe_client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
     stripe_client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": failing.id}})
-    stripe_server.advance_clock(days=366)  # the renewal fails
+    renewed_at = past_renewal(stripe_server, stripe_client, sub.id)  # a year on, the renewal fails
     (invoice,) = stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).auto_paging_iter()
-    now = stripe_server.now()  # the renewal failed at the period's end, a day ago
 
-    dag_run, tis = run_recipe("recipe_annual_dunning", {**FAST_DUNNING, **_window(now - 2 * DAY, now + 60)})
+    window = _window(renewed_at - 300, stripe_server.now() + 60)
+    dag_run, tis = run_recipe("recipe_annual_dunning", {**FAST_DUNNING, **window})
 
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "canceled"

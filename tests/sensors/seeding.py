@@ -89,21 +89,24 @@ def open_invoice(client: Any, due_date: int, amount: int = 60000, currency: str 
 
 
 def failed_renewal(server: Any, client: Any, renews_at: int, interval: str = "year") -> tuple[Any, Any]:
-    """A subscription paid once, whose renewal at ``renews_at`` is declined: ``(subscription, renewal invoice)``.
+    """A subscription paid once, whose renewal about ``renews_at`` is declined: ``(subscription, renewal invoice)``.
 
-    The renewal invoice is created at ``renews_at`` and charged (and declined) an hour later, as
-    Stripe's automatic collection does; the server clock is back at real time afterwards.
+    The subscription starts one ``interval`` before ``renews_at`` (a calendar year or month: a start
+    on the 29th–31st may renew a day or so earlier, as at Stripe, so callers read the renewal's
+    ``created``). The renewal invoice is created at the period end and charged (and declined) an
+    hour later, as Stripe's automatic collection does; the server clock is back at real time afterwards.
     """
-    from datetime import UTC, datetime, timedelta
+    import pendulum
 
-    renewal = datetime.fromtimestamp(renews_at, UTC)
-    start = renewal.replace(year=renewal.year - 1) if interval == "year" else renewal - timedelta(days=7)
+    renewal = pendulum.from_timestamp(renews_at)
+    start = renewal.subtract(years=1) if interval == "year" else renewal.subtract(months=1)
     with server_time(server, int(start.timestamp())):
         cus = paying_customer(client, "pm_card_visa", "renews@example.com")
         sub = subscription(client, cus, recurring_price(client, interval))
         failing = client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
         client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": failing.id}})
-    with server_time(server, renews_at + 2 * 3600):
+    end = sub["items"].data[0].current_period_end
+    with server_time(server, end + billing_helpers.RENEWAL_MARGIN):
         pass  # the clock passing the period's end renews, then charges an hour later
     sub = client.v1.subscriptions.retrieve(sub.id)
     return sub, client.v1.invoices.retrieve(sub.latest_invoice)

@@ -135,8 +135,8 @@ def test_a_failing_renewal_is_found_once_at_its_first_failure(stripe_server, str
     """Stripe retries a declined renewal 3, 5 and 7 days later: by default only the first failure counts."""
     if not has_resource(stripe_server, "/v1/subscriptions"):
         pytest.skip("the local Stripe server does not serve subscriptions yet")
-    t = now() - 20 * DAY
-    _, renewal = failed_renewal(stripe_server, stripe_client, renews_at=t)
+    _, renewal = failed_renewal(stripe_server, stripe_client, renews_at=now() - 20 * DAY)
+    t = renewal.created  # the period's end, by the calendar
     first_day, later = Window(t, t + DAY), Window(t + DAY, t + 20 * DAY)
 
     def found(window, source="auto", **kwargs):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 
 import pendulum
 import pytest
 
-from tests.testing.billing_helpers import customer, price, subscribe
+from tests.testing.billing_helpers import customer, past_renewal, price, subscribe
 
 DAG_ID = "stripe_annual_dunning"
 # Fast settings for a test run: 2 attempts within ~2 seconds, a grace period of ~1 second.
@@ -17,25 +17,28 @@ FAST = {"max_attempts": 2, "retry_window_days": 2 / 86400, "grace_days": 1 / 864
 
 @pytest.fixture
 def failed_renewal(stripe_server, stripe_client):
-    """A yearly subscriber whose card fails at renewal, a year from now (server time)."""
+    """A subscriber whose card fails at renewal: ``(subscription, open renewal invoice, renewal time)``.
+
+    The server clock ends two hours past the period end (a year or a calendar month ahead).
+    """
 
     def _make(interval: str = "year"):
         cus = customer(stripe_client, card="pm_card_visa", email=f"{interval}ly@example.com")
         sub = subscribe(stripe_client, cus.id, price(stripe_client, 120000, interval=interval).id)
         failing = stripe_client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
         stripe_client.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": failing.id}})
-        stripe_server.advance_clock(days=366 if interval == "year" else 31)
+        renewed_at = past_renewal(stripe_server, stripe_client, sub.id)
         invoices = list(
             stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).auto_paging_iter()
         )
         assert len(invoices) == 1, "the renewal invoice failed and stayed open"
-        return sub, invoices[0]
+        return sub, invoices[0], renewed_at
 
     return _make
 
 
 def _window(stripe_server, since: int | None = None) -> dict[str, str]:
-    """A run conf replaying the window from ``since`` (default: an hour ago) to now, server time."""
+    """A run conf replaying the window from ``since`` (default: two days ago) to now, server time."""
     now = pendulum.from_timestamp(stripe_server.now())
     start = pendulum.from_timestamp(since) if since else now.subtract(days=2)
     return {"since": start.subtract(minutes=5).isoformat(), "until": now.add(minutes=1).isoformat()}
@@ -44,9 +47,8 @@ def _window(stripe_server, since: int | None = None) -> dict[str, str]:
 def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(
     run_dag, stripe_server, stripe_client, failed_renewal
 ):
-    yearly_sub, yearly_invoice = failed_renewal("year")
-    failed_at = stripe_server.now() - 2 * 86400  # the renewal happened at the period end, before "now"
-    monthly_sub, monthly_invoice = failed_renewal("month")  # a month later
+    yearly_sub, yearly_invoice, failed_at = failed_renewal("year")
+    monthly_sub, monthly_invoice, _ = failed_renewal("month")  # a calendar month later
     attempts_before = stripe_client.v1.invoices.retrieve(yearly_invoice.id).attempt_count  # Stripe's own retries
 
     dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
@@ -61,7 +63,7 @@ def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(
 
 
 def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_server, stripe_client, failed_renewal):
-    sub, invoice = failed_renewal()
+    sub, invoice, _ = failed_renewal()
     stripe_client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
 
     dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server)})
@@ -78,27 +80,39 @@ def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_ser
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
+@pytest.fixture
+def during_grace_period(monkeypatch):
+    """``during_grace_period(invoice_id, action)``: run ``action`` while that invoice's grace period waits.
+
+    The real trigger still waits for its moment; the action runs when the grace period's wait has
+    begun (the retries are over) and before it ends, by order rather than by timing.
+    """
+    from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
+
+    pending = {}
+    real_run = WaitUntilTrigger.run
+
+    async def run(self):
+        action = pending.pop(self.state.get("about"), None) if "attempts" not in self.state else None
+        if action is not None:
+            await asyncio.to_thread(action)  # the synchronous Stripe client must not block the loop
+        async for event in real_run(self):
+            yield event
+
+    monkeypatch.setattr(WaitUntilTrigger, "run", run)
+    yield pending.__setitem__
+    assert not pending, f"no grace period waited for {sorted(pending)}"
+
+
 def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(
-    run_dag, stripe_server, stripe_client, failed_renewal
+    run_dag, stripe_server, stripe_client, failed_renewal, during_grace_period
 ):
-    sub, invoice = failed_renewal()
-    conf = {**FAST, "grace_days": 10 / 86400, **_window(stripe_server)}
+    sub, invoice, _ = failed_renewal()
+    during_grace_period(
+        invoice.id, lambda: stripe_client.v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
+    )
 
-    def pay_once_grace_starts():
-        # the grace period starts after the last attempt: wait for the policy's final pay request
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            pays = [r for r in stripe_server.requests if r["path"] == f"/v1/invoices/{invoice.id}/pay"]
-            if len(pays) >= FAST["max_attempts"]:
-                time.sleep(3)  # past the policy's end, inside the 10 s grace period
-                stripe_server.client().v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
-                return
-            time.sleep(0.05)
-
-    payer = threading.Thread(target=pay_once_grace_starts, daemon=True)
-    payer.start()
-    dag_run, tis = run_dag(DAG_ID, conf)
-    payer.join(5)
+    dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server)})
 
     assert dag_run.state == "success"
     states = {k[0].split(".")[-1]: ti.state for k, ti in tis.items() if isinstance(k, tuple)}

@@ -31,7 +31,7 @@ def test_r6_mails_each_high_value_overdue_invoice_once(run_dag, stripe_server, s
         for amount in (60000, 40000, 90000)
     )
     stripe_client.v1.invoices.pay(paid.id, params={"paid_out_of_band": True})
-    stripe_server.advance_clock(days=2)
+    stripe_server.set_clock(big.due_date + HOUR)  # past due
     conf = window(big.due_date - HOUR, big.due_date + HOUR)
 
     dag_run, _ = run_dag("stripe_overdue_invoice_alert", conf)

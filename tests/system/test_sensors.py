@@ -276,8 +276,8 @@ def test_failed_subscription_payments_filtered_by_interval(run_both, billing_ser
 
 def test_failed_renewals_of_an_old_window_come_from_the_invoice_list(run_both, billing_server, stripe_client):
     """A yearly renewal declined 45 days ago (then retried by Stripe until the subscription was canceled)."""
-    t = now() - 45 * DAY
-    sub, renewal = failed_renewal(billing_server, stripe_client, renews_at=t + 60)
+    sub, renewal = failed_renewal(billing_server, stripe_client, renews_at=now() - 45 * DAY)
+    t = renewal.created - 60  # the period's end, by the calendar
     assert (sub.status, renewal.status, renewal.attempt_count) == ("canceled", "open", 4)
 
     matches = run_both("subscription_payment_failed", {"since": t, "until": t + DAY, "interval": "year"})

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+HOUR = 3600
+DAY = 86400
+# A renewal invoice is a draft for an hour after the period end, then finalized and charged (as at
+# Stripe): two hours past the end, the renewal has been attempted.
+RENEWAL_MARGIN = 2 * HOUR
+
 
 def customer(client, card: str | None = "pm_card_visa", email: str | None = "billing@example.com", **extra: Any):
     """A customer; with ``card``, that test card attached and set as the invoice default payment method."""
@@ -43,3 +49,19 @@ def draft_invoice(client, customer_id: str, amounts=(1500,), **extra: Any):
             }
         )
     return client.v1.invoices.retrieve(invoice.id)
+
+
+def period_end(client, subscription_id: str) -> int:
+    """The end of a subscription's current period (on its item since API 2025-03-31.basil)."""
+    return client.v1.subscriptions.retrieve(subscription_id)["items"].data[0].current_period_end
+
+
+def past_renewal(server, client, subscription_id: str, margin: int = RENEWAL_MARGIN) -> int:
+    """Move the server clock to ``margin`` past the subscription's period end; return that period end.
+
+    Periods follow the calendar (a month is 28–31 days, a year 365 or 366), so tests go to the end
+    Stripe computed rather than a fixed number of days ahead.
+    """
+    end = period_end(client, subscription_id)
+    server.set_clock(end + margin)
+    return end

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from .billing_helpers import customer, draft_invoice, event_types, price, subscribe
+from .billing_helpers import customer, draft_invoice, event_types, past_renewal, price, subscribe
 
 HOUR = 3600
 DAY = 86400
@@ -86,7 +86,7 @@ def test_pending_items_go_on_the_next_renewal(stripe_client, stripe_server):
     cus = customer(stripe_client)
     sub = subscribe(stripe_client, cus.id, price(stripe_client).id)
     stripe_client.v1.invoice_items.create(params={"customer": cus.id, "amount": 300, "currency": "usd"})
-    stripe_server.advance_clock(days=32)
+    past_renewal(stripe_server, stripe_client, sub.id)
     renewal = _invoices(stripe_client, sub.id)[-1]
     assert renewal.total == 2300 and renewal.status == "paid"
 
@@ -122,7 +122,7 @@ def test_past_due_subscription_recovers_when_the_invoice_is_paid(stripe_client, 
     cus = customer(stripe_client)
     sub = subscribe(stripe_client, cus.id, price(stripe_client).id)
     _switch_card(stripe_client, cus.id, "pm_card_chargeCustomerFail")
-    stripe_server.advance_clock(days=32)
+    past_renewal(stripe_server, stripe_client, sub.id)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     visa = _switch_card(stripe_client, cus.id, "pm_card_visa")
     invoice = stripe_client.v1.invoices.pay(_invoices(stripe_client, sub.id)[-1].id)
@@ -150,11 +150,11 @@ def test_invoices_become_overdue_by_state_only(stripe_client, stripe_server):
     invoice = stripe_client.v1.invoices.finalize_invoice(
         draft_invoice(stripe_client, cus.id, collection_method="send_invoice", days_until_due=7).id
     )
-    stripe_server.advance_clock(days=6)
+    stripe_server.set_clock(invoice.due_date - HOUR)
     now = stripe_server.now()
     overdue = stripe_client.v1.invoices.list(params={"status": "open", "due_date": {"lt": now}}).data
     assert overdue == []
-    stripe_server.advance_clock(days=2)
+    stripe_server.set_clock(invoice.due_date + HOUR)
     now = stripe_server.now()
     overdue = stripe_client.v1.invoices.list(params={"status": "open", "due_date": {"lt": now}}).data
     assert [i.id for i in overdue] == [invoice.id]
@@ -166,9 +166,10 @@ def test_send_invoice_subscription_goes_past_due_at_the_due_date(stripe_client, 
     cus = customer(stripe_client, card=None)
     sub = subscribe(stripe_client, cus.id, price(stripe_client).id, collection_method="send_invoice",
                     days_until_due=10)  # fmt: skip
-    stripe_server.advance_clock(days=5)
+    due = stripe_client.v1.invoices.retrieve(sub.latest_invoice).due_date
+    stripe_server.set_clock(due - DAY)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
-    stripe_server.advance_clock(days=6)
+    stripe_server.set_clock(due + HOUR)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     stripe_client.v1.invoices.pay(sub.latest_invoice, params={"paid_out_of_band": True})
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
@@ -196,7 +197,7 @@ def test_cancel_at_a_given_time(stripe_client, stripe_server):
     sub = subscribe(stripe_client, cus.id, price(stripe_client).id)
     at = stripe_server.now() + 10 * DAY
     stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at": at})
-    stripe_server.advance_clock(days=11)
+    stripe_server.set_clock(at + HOUR)
     ended = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert ended.status == "canceled" and ended.ended_at == at
 
@@ -204,11 +205,11 @@ def test_cancel_at_a_given_time(stripe_client, stripe_server):
 def test_trial_ends_into_a_paid_period(stripe_client, stripe_server):
     cus = customer(stripe_client)
     sub = subscribe(stripe_client, cus.id, price(stripe_client, amount=900).id, trial_period_days=7)
-    stripe_server.advance_clock(days=5)
+    stripe_server.set_clock(sub.trial_end - 2 * DAY)  # the warning comes three days before the end
     warned = stripe_server.events("customer.subscription.trial_will_end")
     assert len(warned) == 1 and warned[0]["created"] == sub.trial_end - 3 * DAY
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "trialing"
-    stripe_server.advance_clock(days=3)
+    stripe_server.set_clock(sub.trial_end + 2 * HOUR)
     now = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert now.status == "active"
     first_paid = _invoices(stripe_client, sub.id)[-1]
