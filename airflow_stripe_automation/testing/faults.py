@@ -40,6 +40,10 @@ class FaultQueue:
     def clear(self) -> None:
         self._faults.clear()
 
+    def __len__(self) -> int:
+        """How many faults are still waiting for a request (a test can tell one has been met)."""
+        return len(self._faults)
+
     def take(self, method: str, path: str) -> Fault | None:
         """The first pending fault that applies to this request, consuming one of its uses."""
         for fault in self._faults:

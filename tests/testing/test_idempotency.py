@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import stripe
@@ -99,7 +100,9 @@ def test_keys_longer_than_255_characters_are_refused(http, stripe_server):
 
 
 def test_concurrent_requests_with_one_key(stripe_server, http):
-    stripe_server.slow_next(0.5, path="/v1/customers")
+    # The first request holds its key for 3 s; the second is sent as soon as the first has taken it
+    # (its delay fault is used up), so it arrives while the first is in flight however slow the machine.
+    stripe_server.slow_next(3, path="/v1/customers")
     results = {}
 
     def first():
@@ -107,9 +110,10 @@ def test_concurrent_requests_with_one_key(stripe_server, http):
 
     thread = threading.Thread(target=first)
     thread.start()
-    import time
-
-    time.sleep(0.2)
+    deadline = time.monotonic() + 60
+    while len(stripe_server.state.faults) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not len(stripe_server.state.faults), "the first request never reached the server"
     second = http("POST", "/v1/customers", {"name": "n"}, headers={"Idempotency-Key": "race"})
     thread.join()
     assert results["first"].status == 200

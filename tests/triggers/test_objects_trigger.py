@@ -79,13 +79,13 @@ async def test_keeps_polling_through_transient_errors(stripe_connection, stripe_
 
 async def test_times_out_at_its_deadline(stripe_connection, stripe_server):
     t = now() - DAY
-    started = time.monotonic()
+    deadline = time.time() + 0.5
 
-    payload = await _first_event(_trigger(t, t + DAY, poll_interval=0.2, deadline=time.time() + 0.5))
+    payload = await _first_event(_trigger(t, t + DAY, poll_interval=0.2, deadline=deadline))
 
     assert payload["status"] == "timeout"
     assert "no new customers in [" in payload["message"]
-    assert 0.4 < time.monotonic() - started < 5
+    assert time.time() >= deadline  # not before it, however fast the machine
 
 
 async def test_without_wait_for_match_yields_an_empty_result_at_once(stripe_connection, stripe_server):
