@@ -40,6 +40,7 @@ from airflow_stripe_automation.rendered import (  # noqa: F401 - operators impor
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
+    from stripe import RequestOptions
 
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
 
@@ -307,7 +308,7 @@ class StripeWriteOperator(StripeBaseOperator):
 
     # -- the shared steps ----------------------------------------------------------------------
 
-    def request_options(self, key: ActionKey) -> dict[str, Any]:
+    def request_options(self, key: ActionKey) -> RequestOptions:
         """Options for a writing SDK call."""
         return {"idempotency_key": key.idempotency_key}
 

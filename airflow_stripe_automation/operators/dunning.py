@@ -15,6 +15,7 @@ from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe.params import InvoicePayParams
 
 
 class StripeInvoiceRetryOperator(StripeWriteOperator):
@@ -221,7 +222,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         return paid, replace(progress, attempts=number, transient=0, last_decline_code=paid["status"])
 
     def _pay(self, inputs: dict[str, Any], key: ActionKey, number: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"off_session": True}
+        params: InvoicePayParams = {"off_session": True}
         if inputs["payment_method"]:
             params["payment_method"] = inputs["payment_method"]
         attempt_key = key.step("attempt", str(number))

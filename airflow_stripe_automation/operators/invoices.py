@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation.errors import StripeActionFailed, StripeCardDeclined, StripeInputError
@@ -30,6 +31,8 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from stripe import RequestOptions
+    from stripe.params import InvoiceCreateParams, InvoiceItemCreateParams
 
 COLLECTION_METHODS = ("send_invoice", "charge_automatically")
 # Stripe's limit of invoice items on one invoice.
@@ -40,7 +43,7 @@ LINE_METADATA_KEY = "order_line"
 SENT_METADATA_KEY = "airflow_sent"
 
 
-def _options(key: ActionKey, *step: str) -> dict[str, Any]:
+def _options(key: ActionKey, *step: str) -> RequestOptions:
     return {"idempotency_key": key.step(*step).idempotency_key}
 
 
@@ -252,10 +255,10 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
         )
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
-        self._unfinished = None
+        self._unfinished: dict[str, Any] | None = None
         listed = self.hook.get_conn().v1.invoices.list(params={"customer": inputs["customer"], "limit": 100})
-        for invoice in listed.auto_paging_iter():
-            invoice = plain(invoice)
+        for found in listed.auto_paging_iter():
+            invoice = plain(found)
             if not key.is_marked(invoice):
                 continue
             if self._is_finished(invoice, inputs):
@@ -315,7 +318,7 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
         return invoice
 
     def _create_draft(self, inputs: dict[str, Any], key: ActionKey) -> dict[str, Any]:
-        params: dict[str, Any] = {
+        params: InvoiceCreateParams = {
             "customer": inputs["customer"],
             "currency": inputs["currency"],
             "collection_method": inputs["collection_method"],
@@ -345,18 +348,18 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
         for index, line in enumerate(inputs["items"]):
             if index in done:
                 continue
-            client.invoice_items.create(
-                params={
-                    "customer": inputs["customer"],
-                    "invoice": invoice["id"],
-                    "currency": inputs["currency"],
-                    "description": line["description"],
-                    "quantity": line["quantity"],
-                    "unit_amount_decimal": str(line["unit_amount"]),
-                    "metadata": {**key.metadata(), LINE_METADATA_KEY: str(index)},
-                },
-                options=_options(key, "line", str(index)),
-            )
+            # The SDK types unit_amount_decimal as Decimal and form-encodes it with str(): an integer
+            # amount goes on the wire as the same digits ("1999") as before.
+            params: InvoiceItemCreateParams = {
+                "customer": inputs["customer"],
+                "invoice": invoice["id"],
+                "currency": inputs["currency"],
+                "description": line["description"],
+                "quantity": line["quantity"],
+                "unit_amount_decimal": Decimal(line["unit_amount"]),
+                "metadata": {**key.metadata(), LINE_METADATA_KEY: str(index)},
+            }
+            client.invoice_items.create(params=params, options=_options(key, "line", str(index)))
         if resumed:
             self.log.info(
                 "Invoice %s had %d of %d lines; added the rest.", invoice["id"], len(done), len(inputs["items"])

@@ -604,9 +604,15 @@ def _with_stand_ins(condition: Any) -> Any:
     return out
 
 
-@cache
-def _signature(cls: type[Any]) -> tuple[set[str], set[str]]:
+def _signature(cls: type) -> tuple[set[str], set[str]]:
     """The keyword arguments ``cls`` accepts, and those it requires, across its base classes."""
+    # Classes are hashable, but mypy does not see a ``type[Any]`` argument as Hashable (the cache's
+    # argument type; python/mypy#11470): the callers' classes pass through this ``type`` parameter.
+    return _cached_signature(cls)
+
+
+@cache
+def _cached_signature(cls: type) -> tuple[set[str], set[str]]:
     accepted: set[str] = set()
     required: set[str] = set()
     for klass in cls.__mro__:

@@ -129,9 +129,13 @@ def _read_yaml(source: str, path: Path) -> tuple[dict[str, Any], dict[FieldPath,
 def _index_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], duplicates: list[Problem]) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
+        seen: set[str] = set()
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key_node, yaml.ScalarNode):
+                # A list or mapping as a key names no field: constructing the document refuses it
+                # ("found unhashable key", with its line), so it is not indexed nor compared here.
+                continue
+            key: str = key_node.value  # a scalar node's value is its text
             if key in seen:
                 line = key_node.start_mark.line + 1
                 duplicates.append(
@@ -168,9 +172,9 @@ def schema_problems(recipe: Recipe) -> list[Problem]:
 
 
 # Fields a `false` subschema forbids: on an external trigger, on a condition, on an action.
-_NOT_FOR_EXTERNAL = ("id", "name", "group", "with")
-_NOT_FOR_GATE = ("with",)
-_NOT_FOR_ACTION = ("object", "if")
+_NOT_FOR_EXTERNAL: tuple[str, ...] = ("id", "name", "group", "with")
+_NOT_FOR_GATE: tuple[str, ...] = ("with",)
+_NOT_FOR_ACTION: tuple[str, ...] = ("object", "if")
 
 
 def _explain(error: Any, data: Any) -> list[tuple[FieldPath, str]]:

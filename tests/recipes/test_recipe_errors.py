@@ -281,6 +281,11 @@ def test_param_defaults_of_a_scheduled_recipe_must_fit_their_own_rules(tmp_path)
             id="duplicate-key",
         ),
         pytest.param(
+            GOOD.replace("recipe: R1\n", "recipe: R1\n? [a, b]\n: 1\n? {c: d}\n: 2\n"),
+            "line 2: (recipe): not valid YAML: while constructing a mapping found unhashable key",
+            id="list-and-mapping-keys",
+        ),
+        pytest.param(
             GOOD.replace("recipe: R1", "recipe: !!python/object:os.system x"),
             "not valid YAML",
             id="python-tags-are-refused",

@@ -34,6 +34,7 @@ anchors, backdating, discounts, taxes, Connect fields. Items must share currency
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -335,6 +336,7 @@ def _check_payment(store, customer, pm_ref, behavior: str, amount: int, off_sess
         raise errors.invalid(billing.NO_PAYMENT_METHOD)
     card = payment_methods.check_usable(store, pm_ref, customer["id"], "default_payment_method")
     if card.behaviour in ("decline", "decline_charges"):
+        assert card.code is not None and card.message is not None  # every declining card in CARDS has both
         raise errors.card_error(card.code, card.message, card.decline_code)
     if card.behaviour == "authenticate":
         if off_session:
@@ -911,7 +913,7 @@ def list_subscriptions(ctx: Ctx) -> dict[str, Any]:
         }
     )
     status = q.get("status")
-    checks = []
+    checks: list[Callable[[dict[str, Any]], bool]] = []
     where: dict[str, Any] = {"customer": q.get("customer"), "collection_method": q.get("collection_method"),
                              "test_clock": q.get("test_clock")}  # fmt: skip
     if status is None:
@@ -926,7 +928,11 @@ def list_subscriptions(ctx: Ctx) -> dict[str, Any]:
     for key in ("current_period_start", "current_period_end"):
         if q.get(key) is not None:
             bounds = timestamp_range(q[key], key)
-            checks.append(lambda s, key=key, bounds=bounds: in_range(s["items"]["data"][0][key], bounds))
+
+            def in_period(s: dict[str, Any], key: str = key, bounds: tuple[int | None, int | None] = bounds) -> bool:
+                return in_range(s["items"]["data"][0][key], bounds)
+
+            checks.append(in_period)
     if (q.get("automatic_tax") or {}).get("enabled"):
         checks.append(lambda s: s["automatic_tax"]["enabled"])
     predicate = (lambda s: all(check(s) for check in checks)) if checks else None
