@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # runs the demo: a whole Airflow in a subprocess
 
 
 def test_the_demo_charges_two_leads_refuses_the_declined_one_and_replays_without_charging(tmp_path):

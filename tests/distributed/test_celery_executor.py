@@ -15,6 +15,8 @@ import pytest
 
 from tests.distributed.cluster import AirflowCluster, wait_until
 
+pytestmark = pytest.mark.slow  # a real deployment: api-server, scheduler, workers
+
 DAG_ID = "stripe_pay_per_lead"
 TASK_ID = "charge_lead"
 RUN_TIMEOUT = 180

@@ -121,6 +121,7 @@ def test_provider_declares_the_connection_type():
     }
 
 
+@pytest.mark.slow  # the airflow CLI in a subprocess
 def test_airflow_lists_the_provider_and_its_connection_type(airflow_db):
     """What a user checks after ``pip install``: ``airflow providers list`` and the connection types."""
     import os

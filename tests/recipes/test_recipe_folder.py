@@ -94,6 +94,7 @@ def _folder_with_a_broken_recipe(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # parses a whole recipe folder
 def test_a_broken_recipe_is_the_import_error_of_its_own_file_and_the_others_load(tmp_path, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -138,6 +139,7 @@ def _list_import_errors(tmp_path: Path, folder: Path) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow  # the airflow CLI / DAG folder parsing in a subprocess
 def test_airflow_dags_list_import_errors_names_the_broken_recipe(tmp_path):
     proc = _list_import_errors(tmp_path, _folder_with_a_broken_recipe(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -147,6 +149,7 @@ def test_airflow_dags_list_import_errors_names_the_broken_recipe(tmp_path):
     assert "broken_lead.yaml, line 11: steps[0].with.amout: unknown field 'amout'" in errors[0]["error"]
 
 
+@pytest.mark.slow  # the airflow CLI / DAG folder parsing in a subprocess
 def test_the_shipped_recipes_and_example_dags_have_no_import_errors(tmp_path):
     """What the issue asks of dags/ + example_dags/: the CLI lists no import error."""
     folder = tmp_path / "dags"
@@ -159,6 +162,7 @@ def test_the_shipped_recipes_and_example_dags_have_no_import_errors(tmp_path):
     assert "exit code" not in proc.stdout and _json_output(proc.stdout) == []
 
 
+@pytest.mark.slow  # the airflow CLI / DAG folder parsing in a subprocess
 def test_the_check_command_reports_broken_recipes_and_missing_entry_files(tmp_path):
     folder = _folder_with_a_broken_recipe(tmp_path)
     (folder / "signup_credit.py").unlink()

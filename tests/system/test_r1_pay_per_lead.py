@@ -97,6 +97,7 @@ def test_the_operator_refuses_bad_input_without_retry_or_request(run_dag, stripe
     assert stripe_server.requests == []
 
 
+@pytest.mark.slow  # runs the task in a subprocess to read its logs
 def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_server, customer):
     """Run the DAG file as a user does (``python <dag file>`` with conf) and read everything it left."""
     import json
