@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast lint format install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[test]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[test,dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -16,8 +16,23 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) demo/run_demo.py
 
-test: $(VENV)/.installed
+# Everything CI runs: lint, format check and types first, then both test tiers (the slow one runs
+# the demo, the airflow CLI, a Celery deployment and the fast tier again on four other dates).
+test: lint
 	$(PY) -m pytest -q
 
+# The edit loop: no subprocess Airflow, no cluster, no demo.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 clean:
-	rm -rf $(VENV) .airflow_home .pytest_cache
+	rm -rf $(VENV) .airflow_home .pytest_cache .mypy_cache .ruff_cache
