@@ -13,25 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors, params
+from .store import EventListener, ObjectType, Store, StoreListener
 from .templates import fixture
 
-if TYPE_CHECKING:
-    from .store import Store
-
 Handler = Callable[["Ctx"], Any]
-
-
-@dataclass(frozen=True)
-class ObjectType:
-    name: str  # the ``object`` value and fixture key, e.g. "payment_intent"
-    label: str  # as in Stripe's "No such payment_intent: 'pi_x'"
-    prefix: str
-    id_length: int
-    indexes: tuple[str, ...] = ()
-    fixture: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,17 +103,6 @@ class ResourceFamily:
         families' changes, e.g. an invoice's PaymentIntent succeeding); it may change the store and emit."""
         self.event_listeners.append(StoreListener(listener))
         return listener
-
-
-@dataclass(frozen=True)
-class StoreListener:
-    """An event listener that is also handed the store (see :meth:`ResourceFamily.on_store_event`)."""
-
-    fn: Callable[[Store, dict[str, Any]], None]
-
-
-#: what runs after every new event: ``listener(event)``, or a :class:`StoreListener`
-EventListener = Callable[[dict[str, Any]], None] | StoreListener
 
 
 class Ctx:

@@ -21,10 +21,10 @@ import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from . import errors
-from .registry import EventListener, ObjectType, StoreListener
 from .templates import clone, fixture
 
 API_VERSION = "2026-10-28.endive"  # the stripe SDK pinned by this package (stripe._api_version)
@@ -46,6 +46,27 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         else:
             previous[key] = clone(before)
     return previous
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    name: str  # the ``object`` value and fixture key, e.g. "payment_intent"
+    label: str  # as in Stripe's "No such payment_intent: 'pi_x'"
+    prefix: str
+    id_length: int
+    indexes: tuple[str, ...] = ()
+    fixture: str = ""
+
+
+@dataclass(frozen=True)
+class StoreListener:
+    """An event listener that is also handed the store (see :meth:`ResourceFamily.on_store_event`)."""
+
+    fn: Callable[[Store, dict[str, Any]], None]
+
+
+#: what runs after every new event: ``listener(event)``, or a :class:`StoreListener`
+EventListener = Callable[[dict[str, Any]], None] | StoreListener
 
 
 class Clock:
