@@ -67,9 +67,10 @@ def test_type_wildcard_and_types(stripe_client):
 def test_events_older_than_30_days_are_gone(stripe_client, stripe_server):
     stripe_client.v1.customers.create()
     old = stripe_client.v1.events.list().data[0]
-    stripe_server.advance_clock(days=29)
+    retention = 30 * 86400  # Stripe keeps events 30 days: a fixed span, not calendar months
+    stripe_server.set_clock(old.created + retention - 86400)
     assert stripe_client.v1.events.retrieve(old.id).id == old.id
-    stripe_server.advance_clock(days=1, seconds=1)
+    stripe_server.set_clock(old.created + retention + 1)
     recent = stripe_client.v1.customers.create()
     assert [e.data.object.id for e in stripe_client.v1.events.list().data] == [recent.id]
     with pytest.raises(stripe.InvalidRequestError) as info:
