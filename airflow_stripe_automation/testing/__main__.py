@@ -17,13 +17,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_stripe_automation.testing", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111, help="0 picks a free port")
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="N",
+        help="answer 429 beyond N requests a second, as Stripe does (25 in test mode); default: no limit",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server = LocalStripeServer(host=args.host, port=args.port).start()
-    print(f"Local Stripe server listening on {server.url}", flush=True)
+    server = LocalStripeServer(host=args.host, port=args.port, rate_limit=args.rate_limit).start()
+    limit = f", at most {args.rate_limit:g} requests/s" if args.rate_limit else ""
+    print(f"Local Stripe server listening on {server.url}{limit}", flush=True)
     print(f"API key: {server.api_key} (any sk_test_/rk_test_ key works); Ctrl-C to stop", flush=True)
     try:
         while not stop.wait(0.5):

@@ -27,6 +27,7 @@ from . import errors, expand
 from .faults import Fault, FaultQueue
 from .forms import as_list, decode
 from .idempotency import IdempotencyCache
+from .rate_limit import RateLimiter
 from .registry import Ctx, ResourceFamily, Route
 from .resources import load_families
 from .store import API_VERSION, Store
@@ -44,7 +45,7 @@ _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
 class AppState:
     """Everything one server holds: the store, idempotency keys, pending faults, the request log."""
 
-    def __init__(self, families: list[ResourceFamily] | None = None) -> None:
+    def __init__(self, families: list[ResourceFamily] | None = None, rate_limit: float | None = None) -> None:
         self.families = load_families() if families is None else families
         self.store = Store(t for f in self.families for t in f.types)
         for family in self.families:
@@ -54,6 +55,8 @@ class AppState:
         self.idempotency = IdempotencyCache()
         self.faults = FaultQueue()
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.default_rate_limit = rate_limit  # the server's setting; a reset returns to it
+        self.limiter = RateLimiter(rate_limit)
 
     def reset(self) -> None:
         with self.lock:
@@ -61,6 +64,7 @@ class AppState:
             self.idempotency.clear()
             self.faults.clear()
             self.requests.clear()
+            self.limiter = RateLimiter(self.default_rate_limit)
 
 
 STATE = web.AppKey("state", AppState)
@@ -148,7 +152,11 @@ async def stripe_pipeline(request: web.Request, handler):
             raise errors.unrecognized_url(method, path)
         with state.lock:
             record["time"] = state.store.now()
-            fault = state.faults.take(method, path)
+            admitted = state.limiter.admit()
+            fault = state.faults.take(method, path) if admitted else None
+        if not admitted:
+            # As at Stripe: no Stripe-Should-Retry header, nothing stored against the idempotency key.
+            raise errors.injected(429)
         if fault is not None and fault.status:
             raise errors.injected(fault.status, fault.message, fault.should_retry)
         if idem_key is not None:

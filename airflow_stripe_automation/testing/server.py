@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .app import AppState, create_app
 from .faults import Fault
+from .rate_limit import RateLimiter
 from .resources import radar
 
 if TYPE_CHECKING:
@@ -29,11 +30,20 @@ DEFAULT_API_KEY = "sk_test_local_0000000000000000000000000000"
 class LocalStripeServer:
     """A stateful, in-memory Stripe API on ``host:port`` (``port=0`` picks a free port)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_API_KEY) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_API_KEY, rate_limit: float | None = None
+    ) -> None:
+        """
+        :param host: the address to listen on
+        :param port: the port; 0 picks a free one
+        :param api_key: the key :meth:`client` uses (any ``sk_test_``/``rk_test_`` key is accepted)
+        :param rate_limit: answer ``429`` beyond this many requests a second, as Stripe does (25 in
+            test mode, 100 live); None: no limit
+        """
         self.host = host
         self.port = port
         self.api_key = api_key
-        self.state = AppState()
+        self.state = AppState(rate_limit=rate_limit)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -123,6 +133,17 @@ class LocalStripeServer:
     def reset(self) -> None:
         """Drop all state: objects, events, idempotency keys, request log, failures; real time again."""
         self.state.reset()
+
+    def set_rate_limit(self, per_second: float | None) -> None:
+        """Answer ``429 rate_limit`` beyond ``per_second`` requests a second (None: no limit) until the next reset."""
+        with self.state.lock:
+            self.state.limiter = RateLimiter(per_second)
+
+    @property
+    def rate_limited(self) -> int:
+        """How many requests the rate limit has refused since it was set (or since the last reset)."""
+        with self.state.lock:
+            return self.state.limiter.refused
 
     def now(self) -> int:
         with self.state.lock:
