@@ -415,7 +415,10 @@ class SubscriptionPaymentFailedFinder(Finder):
     subscription invoices created in the window whose payment was attempted and which are still
     unpaid (``open`` or ``uncollectible``; an invoice voided since, as when an incomplete
     subscription expires, is left out). Each summary adds the subscription's billing ``interval``
-    (``month``, ``year``…), read from the subscription.
+    (``month``, ``year``…), read from the price on the invoice's subscription line: the account's
+    recurring prices are listed once per sweep (a catalog is a page or two), so a sweep over
+    thousands of invoices reads no subscription one by one. Only an invoice whose line names no
+    listed price (more lines than the invoice carries inline) costs a read of its subscription.
 
     :param interval: only subscriptions billed at this interval (``day``, ``week``, ``month``, ``year``)
     :param first_failure_only: count only each invoice's first failed attempt (events); False: every
@@ -442,7 +445,8 @@ class SubscriptionPaymentFailedFinder(Finder):
         if interval is not None and interval not in self._INTERVALS:
             raise FinderError(f"interval must be one of {', '.join(self._INTERVALS)}, got {interval!r}")
         self.interval = interval
-        self._intervals: dict[str, str | None] = {}
+        self._intervals: dict[str, str | None] = {}  # subscription id -> interval, for the rare fallback
+        self._price_intervals: dict[str, str] | None = None  # recurring price id -> interval, listed once
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "interval": self.interval, "first_failure_only": self.first_failure_only}
@@ -465,11 +469,29 @@ class SubscriptionPaymentFailedFinder(Finder):
 
     def summary(self, client: stripe.StripeClient, obj: dict[str, Any], window: Window) -> dict[str, Any]:
         out = summarize(obj)
-        out["interval"] = self._interval_of(client, out["subscription"])
+        interval = self._interval_from_lines(client, obj)
+        out["interval"] = interval if interval is not None else self._interval_of(client, out["subscription"])
         return out
 
     def accept(self, summary: dict[str, Any]) -> bool:
         return self.interval is None or summary["interval"] == self.interval
+
+    def _interval_from_lines(self, client: stripe.StripeClient, invoice: dict[str, Any]) -> str | None:
+        """The interval of the price on the invoice's subscription line, or None when it names no listed price."""
+        if self._price_intervals is None:
+            self._price_intervals = {
+                price["id"]: price["recurring"]["interval"]
+                for price in _list(client.v1.prices, {"type": "recurring"})
+                if price.get("recurring")
+            }
+        for line in (invoice.get("lines") or {}).get("data") or []:
+            if ((line.get("parent") or {}).get("type")) != "subscription_item_details":
+                continue
+            price = ((line.get("pricing") or {}).get("price_details") or {}).get("price")
+            price_id = price.get("id") if isinstance(price, dict) else price
+            if price_id in self._price_intervals:
+                return self._price_intervals[price_id]
+        return None
 
     def _interval_of(self, client: stripe.StripeClient, subscription_id: str) -> str | None:
         if subscription_id not in self._intervals:

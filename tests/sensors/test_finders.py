@@ -148,3 +148,24 @@ def test_a_failing_renewal_is_found_once_at_its_first_failure(stripe_server, str
     assert found(later, first_failure_only=False) == [(renewal.id, 4)]  # the latest retry's snapshot
     assert found(first_day, source="list") == [(renewal.id, 4)]  # created in the window, still open
     assert found(first_day, interval="month") == []
+
+
+@pytest.mark.parametrize("source", ["events", "list"])
+def test_failed_payments_read_their_interval_from_the_prices_not_one_subscription_each(
+    stripe_server, stripe_client, source
+):
+    """A sweep over many failed renewals lists the recipe's prices once and reads no subscription."""
+    t = now() - 10 * DAY
+    renewals = [failed_renewal(stripe_server, stripe_client, renews_at=t, interval="year")[1] for _ in range(3)]
+    monthly = failed_renewal(stripe_server, stripe_client, renews_at=t, interval="month")[1]
+    start = min(r.created for r in [*renewals, monthly])
+    before = len(stripe_server.requests)
+
+    found = SubscriptionPaymentFailedFinder().find(stripe_client, Window(start - 60, start + DAY), source)
+
+    reads = [r["path"] for r in stripe_server.requests[before:]]
+    assert sorted((m["id"], m["interval"]) for m in found.matches) == sorted(
+        [(r.id, "year") for r in renewals] + [(monthly.id, "month")]
+    )
+    assert not [p for p in reads if p.startswith("/v1/subscriptions")]  # no read per object
+    assert reads.count("/v1/prices") == 1
