@@ -84,8 +84,8 @@ def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_ser
 def during_grace_period(monkeypatch):
     """``during_grace_period(invoice_id, action)``: run ``action`` while that invoice's grace period waits.
 
-    The real trigger still waits for its moment; the action runs when the grace period's wait has
-    begun (the retries are over) and before it ends, by order rather than by timing.
+    The action runs once the grace period's wait has begun (the retries are over); then the wait is
+    over, as if its hour had passed: the order is fixed, not raced against the clock.
     """
     from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
 
@@ -96,6 +96,7 @@ def during_grace_period(monkeypatch):
         action = pending.pop(self.state.get("about"), None) if "attempts" not in self.state else None
         if action is not None:
             await asyncio.to_thread(action)  # the synchronous Stripe client must not block the loop
+            self.moment = min(self.moment, time.time())  # the hour has passed
         async for event in real_run(self):
             yield event
 
@@ -112,7 +113,8 @@ def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(
         invoice.id, lambda: stripe_client.v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
     )
 
-    dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server)})
+    # An hour's grace: however slowly the grace task starts after the retries, it still waits (defers).
+    dag_run, tis = run_dag(DAG_ID, {**FAST, "grace_days": 1 / 24, **_window(stripe_server)})
 
     assert dag_run.state == "success"
     states = {k[0].split(".")[-1]: ti.state for k, ti in tis.items() if isinstance(k, tuple)}
