@@ -158,9 +158,14 @@ class LocalStripeServer:
             self.state.store.move_clock(self.state.store.now() + delta)
             return self.state.store.now()
 
-    def set_clock(self, timestamp: int) -> int:
+    def set_clock(self, timestamp: int, *, pin: bool = False) -> int:
+        """Move server time to ``timestamp``; with ``pin``, keep it there (time stops) until set again without."""
         with self.state.lock:
+            clock = self.state.store.clock
+            clock.pinned = None
             self.state.store.move_clock(int(timestamp))
+            if pin:
+                clock.pinned = int(timestamp)
             return self.state.store.now()
 
     @property

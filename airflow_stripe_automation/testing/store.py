@@ -73,20 +73,27 @@ class Clock:
     """Server time: real time plus an offset that tests move forward (time keeps flowing).
 
     ``frozen`` (a timestamp, normally None) stops it: what happens at a moment in the past while
-    the clock is moved (a renewal at its period's end) gets exactly that time.
+    the clock is moved (a renewal at its period's end) gets exactly that time. ``pinned`` is the
+    same for a test: objects it creates while pinned get exactly the moment it chose, however long
+    the requests take (a second ticking between setting the clock and a create would move them).
     """
 
     def __init__(self) -> None:
         self.offset = 0
         self.frozen: int | None = None
+        self.pinned: int | None = None
 
     def now(self) -> int:
         if self.frozen is not None:
             return self.frozen
+        if self.pinned is not None:
+            return self.pinned
         return int(time.time()) + self.offset
 
     def set(self, timestamp: int) -> None:
         self.offset = int(timestamp) - int(time.time())
+        if self.pinned is not None:
+            self.pinned = int(timestamp)
 
 
 class _Seq:
@@ -140,6 +147,7 @@ class Store:
     def reset(self) -> None:
         self.clock.offset = 0
         self.clock.frozen = None
+        self.clock.pinned = None
         self.tables = {name: _Table(t) for name, t in self.types.items()}
         self.objects: dict[str, dict[str, Any]] = {}  # id -> object (deleted ones as their stub)
         self.kind: dict[str, str] = {}  # id -> type name

@@ -18,8 +18,8 @@ def now() -> int:
 
 @contextmanager
 def server_time(server: Any, timestamp: int) -> Iterator[int]:
-    """Create objects at ``timestamp`` (server time), then put the server clock back to real time."""
-    server.set_clock(timestamp)
+    """Create objects at exactly ``timestamp`` (server time, pinned), then put the clock back to real time."""
+    server.set_clock(timestamp, pin=True)
     try:
         yield timestamp
     finally:
