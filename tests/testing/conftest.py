@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,3 +54,27 @@ def _call(server, method: str, path: str, params: Any = None, headers: dict | No
 def http(stripe_server) -> Callable[..., Response]:
     """``http("POST", "/v1/customers", {"email": ...}, headers={...}, key=...)`` -> Response."""
     return lambda *args, **kwargs: _call(stripe_server, *args, **kwargs)
+
+
+@contextmanager
+def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, int, str]]:
+    """Run ``python -m airflow_stripe_automation.testing`` on a free port: ``(process, port, its first line)``.
+
+    The process is killed on the way out if the test did not stop it.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_stripe_automation.testing", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield process, port, process.stdout.readline()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

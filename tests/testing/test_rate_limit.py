@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import stripe
 
 from airflow_stripe_automation.testing import LocalStripeServer
 from airflow_stripe_automation.testing.rate_limit import RateLimiter
+from tests.testing.conftest import cli_server
 
 # One request per 100 s: "the next request comes within the second" holds on any machine.
 SLOW = 0.01
@@ -62,21 +60,8 @@ def test_the_control_api_is_not_limited_and_a_reset_returns_to_the_servers_setti
             client.v1.customers.list()  # reads count too, as at Stripe
 
 
-def test_the_cli_takes_a_rate_limit(tmp_path):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_stripe_automation.testing", "--port", str(port), "--rate-limit", str(SLOW)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = process.stdout.readline()
+def test_the_cli_takes_a_rate_limit():
+    with cli_server("--rate-limit", str(SLOW)) as (process, port, line):
         assert f"http://127.0.0.1:{port}" in line and "at most 0.01 requests/s" in line
         client = stripe.StripeClient("sk_test_cli", base_addresses={"api": f"http://127.0.0.1:{port}"})
         client.v1.customers.create()
@@ -84,7 +69,3 @@ def test_the_cli_takes_a_rate_limit(tmp_path):
             client.v1.customers.create()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

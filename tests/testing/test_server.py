@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ import pytest
 import stripe
 
 from airflow_stripe_automation.testing import LocalStripeServer
+from tests.testing.conftest import cli_server
 
 
 def test_context_manager_and_free_port():
@@ -124,33 +123,14 @@ def test_http_control_api(stripe_server, stripe_client):
     assert stripe_server.requests == [] and stripe_client.v1.customers.list().data == []
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_cli_serves_and_stops_on_sigterm():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_stripe_automation.testing", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = process.stdout.readline()
+    with cli_server() as (process, port, line):
         assert f"http://127.0.0.1:{port}" in line
         assert _get(f"http://127.0.0.1:{port}/_testing/health")["status"] == "ok"
         client = stripe.StripeClient("sk_test_cli", base_addresses={"api": f"http://127.0.0.1:{port}"})
         assert client.v1.customers.create(params={"name": "cli"}).name == "cli"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_plugin_fixtures_share_one_server(local_stripe_server, stripe_server, stripe_client):
