@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import RetryDecision, RetryPolicy
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     import stripe
@@ -37,6 +37,14 @@ class StripeActionFailed(AirflowFailException):
 
 class StripeCardDeclined(StripeActionFailed):
     """The card was declined; the payment did not happen."""
+
+
+class StripeBatchIncomplete(AirflowException):
+    """Some objects of a batch failed, at least one for a reason a retry may fix; the others are done."""
+
+
+class StripeBatchFailed(AirflowFailException):
+    """Some objects of a batch failed for reasons a retry cannot fix; the others are done."""
 
 
 def retryable_errors() -> tuple[type[Exception], ...]:

@@ -20,6 +20,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R7", "subscriptions", "email"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "survey_url": Param("", type="string", description="Optional link to a cancellation-reason survey."),
     },
     doc_md="""
@@ -32,7 +35,9 @@ when `survey_url` is set. One mail per subscription, however often a window is r
 Narrow it down with the sensor's `condition` (e.g. a price or an amount) if only some plans apply.
 """,
 ) as dag:
-    canceled = StripeSubscriptionCanceledSensor(task_id="subscription_canceled", wait_for_match=False)
+    canceled = StripeSubscriptionCanceledSensor(
+        task_id="subscription_canceled", wait_for_match=False, batch_size="{{ params.batch_size }}"
+    )
 
     @task_group
     def each_cancellation(subscription):

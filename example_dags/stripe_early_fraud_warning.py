@@ -29,6 +29,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R4", "radar", "refunds"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "dispute_fee": Param(1500, type="integer", minimum=0, description="Minor units: 1500 = 15.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "team_email": Param("risk@example.com", type="string"),
@@ -46,7 +49,9 @@ dispute — otherwise `mail_team` sends the charge id and amount for review. Eac
 refunded (or mailed about) at most once, however often a window is replayed.
 """,
 ) as dag:
-    warnings = StripeEarlyFraudWarningSensor(task_id="early_fraud_warning", wait_for_match=False)
+    warnings = StripeEarlyFraudWarningSensor(
+        task_id="early_fraud_warning", wait_for_match=False, batch_size="{{ params.batch_size }}"
+    )
 
     @task_group
     def each_warning(warning):
@@ -58,7 +63,7 @@ refunded (or mailed about) at most once, however often a window is replayed.
             condition=UNDER_DISPUTE_FEE,
             charge_id="{{ obj.id }}",
             reason="{{ params.refund_reason }}",
-            metadata={"early_fraud_warning": "{{ ti.xcom_pull(task_ids='early_fraud_warning')[ti.map_index].id }}"},
+            metadata={"early_fraud_warning": "{{ obj.retrieved_for }}"},  # the warning the charge was read for
         )
         charge >> StripeSendEmailOperator(
             task_id="mail_team",

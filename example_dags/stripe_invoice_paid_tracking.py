@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import DAG, Asset, Param, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.branch import StripeContinueIfOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+from airflow_stripe_automation.operators.http import StripeObjectHttpOperator
 from airflow_stripe_automation.sensors.invoices import StripeInvoicePaidSensor
 
 # Downstream DAGs (fulfilment, accounting) can be scheduled on this asset.
@@ -24,6 +24,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R10", "invoices"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "notify_email": Param("staff@example.com", type="string"),
         "callback_url": Param(
             "",
@@ -46,7 +49,7 @@ invoice:
   `Idempotency-Key` header lets it ignore a repeated call.
 """,
 ) as dag:
-    paid = StripeInvoicePaidSensor(task_id="invoice_paid", wait_for_match=False)
+    paid = StripeInvoicePaidSensor(task_id="invoice_paid", wait_for_match=False, batch_size="{{ params.batch_size }}")
 
     @task_group
     def each_invoice(invoice):
@@ -70,16 +73,14 @@ invoice:
             stripe_object="{{ params }}",
             condition={"field": "callback_url", "op": "ne", "value": ""},
         )
-        requested >> HttpOperator(
+        requested >> StripeObjectHttpOperator(
             task_id="call_order_system",
+            stripe_object=invoice,
             http_conn_id="{{ params.http_conn_id }}",
             endpoint="{{ params.callback_url }}",
             method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": "invoice-paid-{{ ti.xcom_pull(task_ids='invoice_paid')[ti.map_index]['id'] }}",
-            },
-            data="{{ dict(ti.xcom_pull(task_ids='invoice_paid')[ti.map_index], event='invoice.paid') | tojson }}",
+            headers={"Content-Type": "application/json", "Idempotency-Key": "invoice-paid-{{ obj.id }}"},
+            data="{{ dict(obj, event='invoice.paid') | tojson }}",
         )
 
     each_invoice.expand(invoice=paid.output)

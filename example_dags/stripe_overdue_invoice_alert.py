@@ -19,6 +19,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R6", "invoices", "collections"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "min_amount_due": Param(50000, type="integer", minimum=0, description="Minor units: 50000 = 500.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "days_overdue": Param(0, type="integer", minimum=0, description="Days past the due date before alerting."),
@@ -40,6 +43,7 @@ due date passed): Stripe only sends `invoice.overdue` events when a Billing auto
         min_amount_due="{{ params.min_amount_due }}",
         currency="{{ params.currency }}",
         wait_for_match=False,
+        batch_size="{{ params.batch_size }}",
     )
     StripeSendEmailOperator.partial(
         task_id="mail_team",

@@ -19,6 +19,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R2", "payments", "email"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "min_amount": Param(100000, type="integer", minimum=0, description="Minor units: 100000 = 1,000.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "team_email": Param("team@example.com", type="string", description="Who writes the notes."),
@@ -43,6 +46,7 @@ Replay a window by hand: trigger with `{"since": "2026-11-01T00:00:00Z", "until"
             "currency": "{{ params.currency }}",
         },
         wait_for_match=False,  # an hour without large payments is a quiet hour, not a failure
+        batch_size="{{ params.batch_size }}",
     )
     StripeSendEmailOperator.partial(
         task_id="mail_team",

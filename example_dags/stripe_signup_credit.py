@@ -20,6 +20,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R8", "customers", "credits"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "credit_amount": Param(1000, type="integer", minimum=1, description="Minor units: 1000 = 10.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "price_id": Param("", type="string", description="Optional: subscribe new customers to this price first."),
@@ -33,7 +36,9 @@ adds `credit_amount` to the customer's credit balance (a customer balance transa
 Stripe to the next invoices). Both act once per customer: a replay of the window credits no one twice.
 """,
 ) as dag:
-    created = StripeCustomerCreatedSensor(task_id="customer_created", wait_for_match=False)
+    created = StripeCustomerCreatedSensor(
+        task_id="customer_created", wait_for_match=False, batch_size="{{ params.batch_size }}"
+    )
 
     @task_group
     def each_customer(customer):

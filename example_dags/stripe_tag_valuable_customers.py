@@ -20,6 +20,9 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["stripe", "recipe:R3", "payments", "customers"],
     params={
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
         "email_amount": Param(100000, type="integer", minimum=0, description="Mail above this (minor units)."),
         "vip_amount": Param(200000, type="integer", minimum=0, description="Tag VIP above this (minor units)."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
@@ -43,6 +46,7 @@ ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail
             "currency": "{{ params.currency }}",
         },
         wait_for_match=False,
+        batch_size="{{ params.batch_size }}",
     )
 
     @task_group

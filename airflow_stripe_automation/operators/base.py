@@ -1,7 +1,7 @@
 """What every writing Stripe operator shares: validation first, one key per object, dry run, error policy, link.
 
-A subclass says what it acts on and how; :meth:`StripeWriteOperator.execute` runs the same steps for
-all of them, in this order:
+A subclass says what it acts on and how; :meth:`StripeWriteOperator.execute_one` runs the same steps
+for all of them, in this order:
 
 1. ``validate()`` -> normalised inputs, or :class:`StripeInputError` before any call to Stripe;
 2. derive the action's key (:mod:`airflow_stripe_automation.idempotency`);
@@ -9,6 +9,10 @@ all of them, in this order:
 4. ``find_existing()``: the object this action already made (its mark), past Stripe's 24 h key window;
 5. ``write()`` with the idempotency key;
 6. push the dashboard link, return a small JSON dict.
+
+Every Stripe operator also works through a batch: given a list as ``stripe_object`` (a batch of a
+sensor's matches, see :mod:`airflow_stripe_automation.batches`), ``execute`` renders the templates
+and runs ``execute_one`` once per object, with that object as ``obj``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,26 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from airflow_stripe_automation.batches import (
+    BATCH_POSITION,
+    RESOLVED_CACHE,
+    SKIPPED_KEY,
+    BatchReport,
+    is_batch,
+    object_label,
+)
 from airflow_stripe_automation.conditions import evaluate as evaluate_condition
 from airflow_stripe_automation.conditions import validate as validate_condition
-from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, translate
+from airflow_stripe_automation.errors import (
+    StripeBatchFailed,
+    StripeBatchIncomplete,
+    StripeInputError,
+    StripeRetryPolicy,
+    translate,
+)
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey, action_key
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
@@ -146,6 +164,14 @@ class StripeBaseOperator(BaseOperator):
     each mapped task on its own, where a branch operator's skips would not. Asset events of the
     task's ``outlets`` carry the object's summary as their ``extra``.
 
+    ``stripe_object`` may also be a *batch*, a list of objects (a sensor's matches with
+    ``batch_size``): the task then acts on each object in turn — templates rendered, ``condition``
+    checked and the action done per object, with ``obj`` that object and ``batch_position`` its place
+    — and returns the list of results (``None`` where an object was skipped). An object skipped by an
+    earlier step of its batch (an unmet condition, a ``continue_if``) is skipped here too, unless the
+    task's trigger rule says to run anyway. A failure on one object does not stop the others: the task
+    fails at the end, naming each failed object and why, and its retry redoes only what is unfinished.
+
     :param stripe_conn_id: the Stripe connection to use (templated; the hook is built when the task runs)
     :param stripe_object: the Stripe object (a dict) the task is about (templated)
     :param condition: run only when ``stripe_object`` meets this condition, else skip (templated)
@@ -156,18 +182,21 @@ class StripeBaseOperator(BaseOperator):
     operator_extra_links = (StripeDashboardLink(),)
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"
+    #: whether the operator can work through a batch; one that defers per object cannot
+    batchable: ClassVar[bool] = True
 
     def __init__(
         self,
         *,
         stripe_conn_id: str = StripeHook.default_conn_name,
-        stripe_object: Mapping[str, Any] | None = None,
+        stripe_object: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         condition: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.stripe_conn_id = stripe_conn_id
-        self.stripe_object = stripe_object
+        # One object, or once rendered a batch of them (a list): see _execute_batch.
+        self.stripe_object: Any = stripe_object
         self.condition = condition
         # Decided on the argument as given: a literal condition is data, never rendered.
         self._condition_is_template = holds_template(condition)
@@ -175,20 +204,32 @@ class StripeBaseOperator(BaseOperator):
             validate_condition(condition, f"{kwargs.get('task_id')}.condition")  # a parse-time error
 
     def post_execute(self, context: Any, result: Any = None) -> None:
-        """Attach the object acted on to the asset events of this task's ``outlets`` (for downstream DAGs)."""
-        super().post_execute(context, result)
-        if not self.outlets or not isinstance(self.stripe_object, Mapping):
-            return
-        from airflow_stripe_automation.objects import summarize
+        """
+        Attach the object acted on to the asset events of this task's ``outlets`` (for downstream DAGs).
 
-        extra = summarize(self.stripe_object) if "object" in self.stripe_object else dict(self.stripe_object)
+        A batch task emits one event per outlet: its ``extra`` lists the objects acted on under
+        ``objects`` (an asset, unlike an alias, takes one event per task).
+        """
+        super().post_execute(context, result)
+        if not self.outlets:
+            return
+        batch = self._batch_objects()
+        if batch is not None:
+            # The runner calls post_execute without the result: the batch task kept its own.
+            results = getattr(self, "_batch_results", None) or []
+            done = [_summary(o) for o, r in zip(batch, results, strict=False) if r is not None]
+            extra: dict[str, Any] = {"count": len(done), "objects": done}
+        elif isinstance(self.stripe_object, Mapping):
+            extra = _summary(self.stripe_object)
+        else:
+            return
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = extra
 
     def pre_execute(self, context: Any) -> None:
-        """Skip the task when ``condition`` does not hold for ``stripe_object``."""
+        """Skip the task when ``condition`` does not hold for ``stripe_object`` (a batch: per object, later)."""
         super().pre_execute(context)
-        if not self.condition:
+        if not self.condition or self._batch_objects() is not None:
             return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
         if not evaluate_condition(validate_condition(self.condition, f"{self.task_id}.condition"), obj):
@@ -219,6 +260,8 @@ class StripeBaseOperator(BaseOperator):
             self._offer_object(context, jinja_env, seen_oids)
             if content is given:
                 return self.stripe_object
+        if self._batch_objects() is not None and BATCH_POSITION not in context:
+            return content  # a batch task's templates are rendered per object, in execute
         if content is self.stripe_object:
             return content  # rendered already: the object's own data is never rendered
         if content is self.condition and not self._condition_is_template:
@@ -229,6 +272,15 @@ class StripeBaseOperator(BaseOperator):
         """Render ``stripe_object``, then put it and ``money`` in ``context``: ``obj`` for the other templates."""
         context[OBJECT_NAME] = None  # type: ignore[literal-required]  # not offered while stripe_object renders
         self.stripe_object = super().render_template(self.stripe_object, context, jinja_env, seen_oids)
+        if is_batch(self.stripe_object):
+            if not self.batchable:
+                raise StripeInputError(
+                    f"{self.task_id} acts on one object at a time (it defers per object) and was given a batch of "
+                    f"{len(self.stripe_object)}: map it over single objects (a sensor without batch_size)"
+                )
+            self._batch = [dict(o) if isinstance(o, Mapping) else o for o in self.stripe_object]
+            self.stripe_object = self._batch
+            return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
         context[OBJECT_NAME] = obj  # type: ignore[literal-required]
         context["money"] = money_or_text  # type: ignore[typeddict-unknown-key]
@@ -237,6 +289,89 @@ class StripeBaseOperator(BaseOperator):
     def hook(self) -> StripeHook:
         """The Stripe hook, built on first use: in ``execute``, once ``stripe_conn_id`` is rendered."""
         return StripeHook(stripe_conn_id=self.stripe_conn_id)
+
+    # -- one object, or a batch ------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """Act on ``stripe_object``: once, or once per object of a batch."""
+        batch = self._batch_objects()
+        if batch is None:
+            return self.execute_one(context)
+        return self._execute_batch(context, batch)
+
+    def execute_one(self, context: Context) -> Any:
+        """Act on one object (``stripe_object``, templates rendered for it); what subclasses provide."""
+        raise NotImplementedError
+
+    def _batch_objects(self) -> list[Any] | None:
+        # Set when stripe_object rendered to a list; never at parse time (__init__ only stores arguments).
+        return getattr(self, "_batch", None)
+
+    def _execute_batch(self, context: Context, batch: list[Any]) -> list[Any]:
+        """Run ``execute_one`` per object of ``batch``; report each skip and failure; fail at the end if any failed."""
+        raw = {name: getattr(self, name) for name in self.template_fields if name != "stripe_object"}
+        jinja_env = self.get_template_env()
+        jinja_env.filters.setdefault("money", money_or_text)
+        skipped_before = self._skipped_upstream(context)
+        report = BatchReport(len(batch))
+        resolved: dict[int, Any] = {}  # what the templates' XComArgs resolved to: read once per batch
+        self.log.info("Working through a batch of %d objects.", len(batch))
+        for position, obj in enumerate(batch):
+            label = object_label(obj, position)
+            if obj is None or position in skipped_before:
+                self.log.info("%s: skipped (an earlier step skipped it).", label)
+                report.skip(position)
+                continue
+            one: Any = {
+                **context,
+                OBJECT_NAME: obj,
+                "money": money_or_text,
+                BATCH_POSITION: position,
+                RESOLVED_CACHE: resolved,
+            }
+            self.stripe_object = obj
+            try:
+                for name, value in raw.items():
+                    literal = name == "condition" and not self._condition_is_template
+                    setattr(self, name, value if literal else self.render_template(value, one, jinja_env))
+                if self.condition and not evaluate_condition(
+                    validate_condition(self.condition, f"{self.task_id}.condition"), obj
+                ):
+                    self.log.info("%s: skipped (condition not met: %s).", label, self.condition)
+                    report.skip(position)
+                    continue
+                result = self.execute_one(one)
+            except AirflowSkipException as err:
+                self.log.info("%s: skipped (%s).", label, err)
+                report.skip(position)
+                continue
+            except Exception as err:  # one object's failure must neither stop nor hide the others
+                self.log.error("%s: failed: %s: %s", label, type(err).__name__, err)
+                report.fail(position, label, err)
+                continue
+            report.done(result)
+        self.stripe_object = batch
+        if report.skipped:
+            context["ti"].xcom_push(key=SKIPPED_KEY, value=report.skipped)
+        self.log.info("Batch finished: %s.", report.summary())
+        if report.failures:
+            permanent = all(isinstance(err, AirflowFailException) for _, _, err in report.failures)
+            raise (StripeBatchFailed if permanent else StripeBatchIncomplete)(report.failure_message())
+        self._batch_results = report.results
+        if not report.done_count:
+            raise AirflowSkipException(f"all {report.size} objects of the batch were skipped")
+        return report.results
+
+    def _skipped_upstream(self, context: Context) -> set[int]:
+        """The positions an upstream batch task skipped, which this task skips too (trigger rule ``all_success``)."""
+        if self.trigger_rule != TriggerRule.ALL_SUCCESS:
+            return set()
+        ti = context["ti"]
+        skipped: set[int] = set()
+        for task_id in sorted(self.upstream_task_ids):
+            positions = ti.xcom_pull(task_ids=task_id, key=SKIPPED_KEY, map_indexes=ti.map_index)
+            skipped.update(int(p) for p in positions or ())
+        return skipped
 
     def dashboard_path(self, obj: Any) -> str | None:
         """The object's path in the Stripe dashboard (e.g. ``payments/pi_123``)."""
@@ -312,7 +447,7 @@ class StripeWriteOperator(StripeBaseOperator):
         """Options for a writing SDK call."""
         return {"idempotency_key": key.idempotency_key}
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute_one(self, context: Context) -> dict[str, Any]:
         import stripe
 
         inputs = self.validate()
@@ -347,6 +482,12 @@ class StripeWriteOperator(StripeBaseOperator):
         out = self.result(obj)
         out["already_done"] = replayed
         return out
+
+
+def _summary(obj: Mapping[str, Any]) -> dict[str, Any]:
+    from airflow_stripe_automation.objects import summarize
+
+    return summarize(obj) if "object" in obj else dict(obj)
 
 
 def _jsonable(inputs: dict[str, Any]) -> dict[str, Any]:

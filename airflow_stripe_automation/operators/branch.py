@@ -118,5 +118,5 @@ class StripeContinueIfOperator(StripeBaseOperator):
             raise ValueError(f"{kwargs.get('task_id')}: condition is required")
         super().__init__(condition=condition, **kwargs)
 
-    def execute(self, context: Context) -> Any:
+    def execute_one(self, context: Context) -> Any:
         return self.stripe_object

@@ -63,6 +63,7 @@ class StripeDelayOperator(StripeBaseOperator):
     """
 
     template_fields: Sequence[str] = (*StripeBaseOperator.template_fields, "delay", "start")
+    batchable = False  # one wait per object, from that object's own start
 
     def __init__(self, *, delay: timedelta | float | str, start: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -60,6 +60,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         "window",
         "payment_method",
     )
+    batchable = False  # each invoice keeps its own attempt schedule, deferred between attempts
     action = "invoice payment retry"
 
     MAX_TRANSIENT_ERRORS = 3

@@ -122,7 +122,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         table = f"<table>\n{rows}</table>\n" if rows else ""
         return f"<div>{text}</div>\n{table}"
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute_one(self, context: Context) -> dict[str, Any]:
         to = self._recipients(self.to, "to", required=True)
         cc = self._recipients(self.cc, "cc", required=False)
         if not str(self.subject or "").strip():

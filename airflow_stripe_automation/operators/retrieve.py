@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.conditions import get_field
@@ -20,7 +20,9 @@ class StripeRetrieveOperator(StripeBaseOperator):
     Retrieve a charge, payment intent, invoice, subscription, customer, refund or fraud warning by id.
 
     Returns the object's summary (``objects.summarize``: id, amount, currency, customer, status, …)
-    plus any extra ``fields`` asked for, as a small JSON dict. Read-only.
+    plus any extra ``fields`` asked for, as a small JSON dict, and under ``retrieved_for`` the id of
+    the ``stripe_object`` it was read for (the warning a charge was read for), so the steps after it,
+    acting on what was read, can still name that object: ``{{ obj.retrieved_for }}``. Read-only.
 
     :param object_id: the Stripe id; its prefix tells the type (``ch_``, ``pi_``, ``in_``, ``sub_``,
         ``cus_``, ``re_``, ``issfr_``) (templated)
@@ -44,7 +46,7 @@ class StripeRetrieveOperator(StripeBaseOperator):
         self.fields = fields
         self.expand = expand
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute_one(self, context: Context) -> dict[str, Any]:
         import stripe
 
         object_id = (self.object_id or "").strip() if isinstance(self.object_id, str) else self.object_id
@@ -63,5 +65,8 @@ class StripeRetrieveOperator(StripeBaseOperator):
         out = summarize(obj)
         for path in self.fields or ():
             out[path] = get_field(obj, path)
+        source = self.stripe_object.get("id") if isinstance(self.stripe_object, Mapping) else None
+        if isinstance(source, str) and source != out.get("id"):
+            out["retrieved_for"] = source
         self.log.info("Read %s: %s", object_id, {k: v for k, v in out.items() if k != "metadata"})
         return out

@@ -12,7 +12,10 @@ The DAG a recipe gives is what a Python DAG would spell out by hand:
   earlier step returned for it and ``{{ steps.<trigger id> }}`` the trigger's object. With
   ``group: null`` each step is instead mapped on its own over the objects. The
   sensor's ``since``/``until`` default to the run conf's, so ``{"since": …, "until": …}`` replays a
-  window.
+  window. The sensor hands its objects on in batches of ``trigger.with.batch_size`` (100 unless the
+  recipe says; :mod:`airflow_stripe_automation.batches`), each mapped task working through one
+  batch object by object — unless a step can only act on one object at a time (a ``delay``, a
+  ``retry_invoice_payment``), when each object gets its own mapped task as before.
 * Steps run in order, each after the one before it, or after the steps its ``after:`` names
   (``after: []``: at the start). A Stripe step with a ``condition`` in ``with:`` is skipped when its
   ``stripe_object`` does not meet it; a ``continue_if`` step skips itself — and so the steps after
@@ -58,6 +61,8 @@ from airflow_stripe_automation.suggestions import did_you_mean
 
 DEFAULT_START_DATE = "2026-01-01"
 DEFAULT_GROUP_ID = "each_object"
+#: Objects per mapped task when a recipe's trigger does not say (and every step can work through a batch).
+DEFAULT_BATCH_SIZE = 100
 #: Run conf keys a sensor-triggered recipe reads to replay a window instead of the run's own.
 WINDOW_CONF_KEYS = ("since", "until")
 # Set by the recipe itself (id, name) or by the builder (dag, group): not allowed in `with:`.
@@ -375,9 +380,9 @@ class _Builder:
             if sensor_cls is None:
                 self._build_steps(steps, obj=None)
             elif self.ungrouped:
-                self._build_ungrouped(steps, self._build_trigger(sensor_cls))
+                self._build_ungrouped(steps, self._build_trigger(sensor_cls, steps))
             else:
-                self._build_group(steps, self._build_trigger(sensor_cls))
+                self._build_group(steps, self._build_trigger(sensor_cls, steps))
         return dag
 
     def _dag_kwargs(self, dag_id: str) -> dict[str, Any]:
@@ -462,13 +467,19 @@ class _Builder:
             f"```yaml\n{self.recipe.source.rstrip()}\n```\n"
         ).lstrip()
 
-    def _build_trigger(self, cls: type[Any]) -> Any:
+    def _build_trigger(self, cls: type[Any], steps: list[_Step]) -> Any:
         trigger = self.data["trigger"]
         accepted, _ = _signature(cls)
         kwargs = {
             name: self._argument(value, obj=None, outputs={}, name=name)
             for name, value in (trigger.get("with") or {}).items()
         }
+        if (
+            "batch_size" in accepted
+            and "batch_size" not in kwargs
+            and all(getattr(s.cls, "batchable", False) for s in steps)
+        ):
+            kwargs["batch_size"] = DEFAULT_BATCH_SIZE
         for key in WINDOW_CONF_KEYS:
             if key in accepted and key not in kwargs:
                 kwargs[key] = RecipeTemplate(f"{{{{ dag_run.conf.get('{key}') }}}}")

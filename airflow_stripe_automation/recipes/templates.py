@@ -13,7 +13,10 @@ string — never re-read as a number, unlike Airflow's native rendering, so a ph
 ``+4930123`` stays text. Anything else renders to text.
 
 The object comes from the mapped task group's argument and each step's result from its XCom, both
-resolved on the worker: nothing is evaluated at parse time and no recipe text is run as Python.
+resolved on the worker: nothing is evaluated at parse time and no recipe text is run as Python. In a
+batch task (a trigger with ``batch_size``; :mod:`airflow_stripe_automation.batches`) both are
+batches, and a template rendered for the object at ``batch_position`` reads the entry at that place;
+each batch is read once per task, not once per object.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta, nodes
 
+from airflow_stripe_automation.batches import BATCH_POSITION, RESOLVED_CACHE, is_batch
 from airflow_stripe_automation.money import money_or_text
 from airflow_stripe_automation.rendered import OBJECT_NAME
 
@@ -138,7 +142,7 @@ class RecipeTemplate:
         variables = dict(context)
         offered = context.get(OBJECT_NAME)  # None while a Stripe operator renders its stripe_object
         if offered is None and self.obj is not None:
-            offered = self.obj.resolve(context)
+            offered = resolved(self.obj, context)
         variables[OBJECT_NAME] = _plain(offered)
         variables[STEPS_NAME] = _StepResults(self.steps, context)
         variables.setdefault("money", money_or_text)
@@ -171,7 +175,30 @@ class _StepResults:
     def __getitem__(self, name: str) -> Any:
         if name not in self._outputs:
             raise KeyError(f"no earlier step {name!r}")
-        return _plain(self._outputs[name].resolve(self._context))
+        return _plain(resolved(self._outputs[name], self._context))
+
+
+def resolved(value: Any, context: Mapping[str, Any]) -> Any:
+    """
+    What an XComArg (or the task group's argument) resolves to for the object being rendered.
+
+    In a batch task it resolves to the batch; the entry at ``batch_position`` is this object's. The
+    batch is read once per task (the per-object contexts share one cache), not once per object.
+
+    :param value: anything with ``resolve(context)``
+    :param context: the context the template renders with
+    """
+    cache = context.get(RESOLVED_CACHE)
+    if cache is None:
+        out = value.resolve(context)
+    else:
+        if id(value) not in cache:
+            cache[id(value)] = value.resolve(context)
+        out = cache[id(value)]
+    position = context.get(BATCH_POSITION)
+    if position is not None and is_batch(out) and 0 <= position < len(out):
+        return out[position]
+    return out
 
 
 def _plain(value: Any) -> Any:

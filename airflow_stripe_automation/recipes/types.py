@@ -43,7 +43,7 @@ STEP_TYPES: dict[str, str] = {
     "retry_invoice_payment": f"{_OPERATORS}.dunning.StripeInvoiceRetryOperator",
     "delay": f"{_OPERATORS}.delay.StripeDelayOperator",
     # Not Stripe's own: call the user's system (R10).
-    "http_request": "airflow.providers.http.operators.http.HttpOperator",
+    "http_request": f"{_OPERATORS}.http.StripeObjectHttpOperator",
 }
 #: ``type: continue_if``: the steps after it run only if its condition holds.
 GATE_TYPE = "continue_if"

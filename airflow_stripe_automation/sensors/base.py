@@ -3,7 +3,9 @@
 A sensor searches one time window (by default the DAG run's data interval; see
 :mod:`airflow_stripe_automation.windows` for the whole rule and the ``since``/``until`` override)
 with a finder (:mod:`airflow_stripe_automation.finders`) and returns the matches as a list of small
-dicts, de-duplicated by id and oldest first, ready for ``.expand()``. By default it waits until
+dicts, de-duplicated by id and oldest first, ready for ``.expand()`` — or, with ``batch_size``, as
+a list of batches of them, one mapped task per batch (:mod:`airflow_stripe_automation.batches`),
+so a sweep of any size fits in Airflow's ``max_map_length``. By default it waits until
 something matches; ``wait_for_match=False`` returns at once, with an empty list if nothing matched
 (for sweeps that must run every day). In both modes it only reads from Stripe.
 
@@ -25,9 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
+from airflow_stripe_automation.batches import split
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, retryable_errors, translate
 from airflow_stripe_automation.finders import SOURCES, Finder, FinderError, Found
 from airflow_stripe_automation.hooks.stripe import StripeHook
+from airflow_stripe_automation.rendered import is_unset
 from airflow_stripe_automation.triggers.objects import StripeObjectsTrigger
 from airflow_stripe_automation.windows import InvalidWindowError, Window, resolve_window
 
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _LOGGED_IDS = 20  # ids listed in the log line of a result
+#: Airflow's own default of ``[core] max_map_length``: the most tasks one task may be mapped to.
+DEFAULT_MAX_MAP_LENGTH = 1024
 
 
 class StripeWindowSensor(BaseSensorOperator):
@@ -58,9 +64,12 @@ class StripeWindowSensor(BaseSensorOperator):
         or ``"list"``
     :param deferrable: wait in the triggerer instead of a worker slot
     :param poke_interval: seconds between checks (both modes)
+    :param batch_size: return the matches in batches of this many (a list of lists), for tasks mapped
+        over batches; grown when the batches would outnumber ``[core] max_map_length``. Unset: a flat
+        list, one mapped task per object, refused beyond ``max_map_length`` (templated)
     """
 
-    template_fields: Sequence[str] = ("since", "until", "condition", "stripe_conn_id")
+    template_fields: Sequence[str] = ("since", "until", "condition", "stripe_conn_id", "batch_size")
     template_fields_renderers: ClassVar[dict[str, str]] = {"condition": "json"}
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"
@@ -77,6 +86,7 @@ class StripeWindowSensor(BaseSensorOperator):
         condition: Mapping[str, Any] | None = None,
         source: str = "auto",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        batch_size: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retry_policy", StripeRetryPolicy())
@@ -90,6 +100,7 @@ class StripeWindowSensor(BaseSensorOperator):
         self.condition = condition
         self.source = source
         self.deferrable = deferrable
+        self.batch_size = batch_size
 
     # -- what subclasses provide -------------------------------------------------------------------
     def make_finder(self) -> Finder:
@@ -106,6 +117,7 @@ class StripeWindowSensor(BaseSensorOperator):
         """Validate the arguments and resolve the window (no network); logs which window is used."""
         if self.source not in SOURCES:
             raise StripeInputError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        self.requested_batch_size()  # refused before any call to Stripe
         try:
             finder = self.make_finder()
             window, why = resolve_window(context, self.since, self.until, self.lookback, self.window_from_conf)
@@ -146,7 +158,42 @@ class StripeWindowSensor(BaseSensorOperator):
             found.why,
             f": {', '.join(ids[:_LOGGED_IDS])}{' …' if len(ids) > _LOGGED_IDS else ''}." if ids else ".",
         )
-        return found.matches
+        return self.handed_on(found.matches, finder)
+
+    def handed_on(self, matches: list[dict[str, Any]], finder: Finder) -> list[Any]:
+        """The matches as the tasks after the sensor get them: the flat list, or its batches."""
+        limit = conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
+        size = self.requested_batch_size()
+        if size is None:
+            mapped = self.has_dag() and any(True for _ in self.iter_mapped_dependants())
+            if mapped and len(matches) > limit:
+                raise StripeInputError(
+                    f"found {len(matches)} {finder.what}, more than the {limit} mapped tasks Airflow allows "
+                    "([core] max_map_length): give the sensor a batch_size to act on them in batches"
+                )
+            return matches
+        batches, used = split(matches, size, limit)
+        if used != size:
+            self.log.info(
+                "Batches of %d, not %s: %d objects in batches of %s would be more than max_map_length (%d).",
+                used,
+                size,
+                len(matches),
+                size,
+                limit,
+            )
+        if matches:
+            self.log.info("Handing on %d objects in %d batches of up to %d.", len(matches), len(batches), used)
+        return batches
+
+    def requested_batch_size(self) -> int | None:
+        """``batch_size`` as a number (a rendered template is text), None when unset; refused if not positive."""
+        if is_unset(self.batch_size):
+            return None
+        text = str(self.batch_size).strip()
+        if isinstance(self.batch_size, bool) or not text.isdigit() or int(text) <= 0:
+            raise StripeInputError(f"batch_size must be a positive whole number, got {self.batch_size!r}")
+        return int(text)
 
     def poke(self, context: Context) -> PokeReturnValue:
         finder, window = self._prepared(context)

@@ -120,3 +120,12 @@ def test_a_mapped_task_offers_its_object_as_obj():
 )
 def test_holds_template(value, expected):
     assert holds_template(value) is expected
+
+
+def test_an_operator_that_defers_per_object_refuses_a_batch_with_a_clear_error(make_context):
+    from airflow_stripe_automation.errors import StripeInputError
+    from airflow_stripe_automation.operators.delay import StripeDelayOperator
+
+    task = StripeDelayOperator(task_id="grace", stripe_object=[{"id": "in_1"}, {"id": "in_2"}], delay=1)
+    with pytest.raises(StripeInputError, match="acts on one object at a time .* a batch of 2"):
+        task.render_template_fields(make_context())

@@ -30,7 +30,7 @@ def _writes(server, path: str) -> int:
 
 
 def test_r3_mails_large_payments_and_tags_only_the_largest_customers_vip(
-    run_recipe, stripe_client, stripe_server, smtp_connection
+    run_recipe, stripe_client, stripe_server, smtp_connection, xcoms
 ):
     vip, large, small = payment(stripe_client, 250000), payment(stripe_client, 150000), payment(stripe_client, 50000)
     window = _window(vip.created - 60, vip.created + 3600)
@@ -44,7 +44,11 @@ def test_r3_mails_large_payments_and_tags_only_the_largest_customers_vip(
     assert stripe_client.v1.customers.retrieve(vip.customer).metadata.to_dict() == {"tier": "VIP"}
     assert "tier" not in stripe_client.v1.customers.retrieve(large.customer).metadata
     assert "tier" not in stripe_client.v1.customers.retrieve(small.customer).metadata
-    assert sorted(_mapped_states(tis, "tag_vip")) == ["skipped", "success"]
+    # One batch of the two large payments: tag_vip acted on the VIP one and skipped the other.
+    assert _mapped_states(tis, "tag_vip") == ["success"]
+    pushed = xcoms(dag_run)
+    (batch,) = pushed[("payment_succeeded", "return_value")]
+    assert [batch[p]["id"] for p in pushed[("each_payment.tag_vip", "batch_skipped")]] == [large.id]
 
     writes = len(stripe_server.write_requests())
     replay, _ = run_recipe("recipe_tag_valuable_customers", window)

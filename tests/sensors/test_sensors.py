@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,22 @@ from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.sensors.customers import StripeCustomerCreatedSensor
 from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
 from tests.sensors.seeding import DAY, customer, now, server_time
+
+
+@contextmanager
+def conf_vars(conf, **core):
+    """Set ``[core]`` options of Airflow's configuration for the block."""
+    saved = {name: conf.get("core", name, fallback=None) for name in core}
+    for name, value in core.items():
+        conf.set("core", name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                conf.remove_option("core", name)
+            else:
+                conf.set("core", name, value)
 
 
 def _context(start: int, end: int) -> dict:
@@ -29,6 +46,8 @@ def _context(start: int, end: int) -> dict:
         ({"since": "2026-02-01", "until": "2026-01-01"}, r"since \(2026-02-01T00:00:00Z\) must be before until"),
         ({"source": "webhooks"}, "source must be one of auto, events, list"),
         ({"condition": {"field": "amount_due", "op": "bigger", "value": 500}}, "unknown op 'bigger'"),
+        ({"batch_size": 0}, "batch_size must be a positive whole number, got 0"),
+        ({"batch_size": "ten"}, "batch_size must be a positive whole number, got 'ten'"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_error_before_any_request(stripe_connection, stripe_server, kwargs, message):
@@ -85,3 +104,52 @@ def test_a_templated_stripe_conn_id_is_read_with_and_handed_to_the_trigger(other
     assert sensor.hook.stripe_conn_id == "stripe_other"
     assert stripe_server.requests and {r["stripe_account"] for r in stripe_server.requests} == {"acct_other"}
     assert deferred.value.trigger.stripe_conn_id == "stripe_other"
+
+
+def test_a_sweep_hands_its_matches_on_in_batches_oldest_first(stripe_connection, stripe_server, stripe_client):
+    t = now() - 2 * DAY
+    with server_time(stripe_server, t):
+        ids = [customer(stripe_client, f"b{i}@example.com").id for i in range(5)]
+    sensor = StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False, batch_size="2")
+
+    batches = sensor.execute(_context(t - 60, t + 60))
+
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert sorted(m["id"] for b in batches for m in b) == sorted(ids)
+
+
+def test_batches_grow_rather_than_outnumber_max_map_length(stripe_connection, stripe_server, stripe_client):
+    from airflow.sdk import conf
+
+    t = now() - 2 * DAY
+    with server_time(stripe_server, t):
+        for i in range(7):
+            customer(stripe_client, f"g{i}@example.com")
+    sensor = StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False, batch_size=1)
+
+    with conf_vars(conf, max_map_length="3"):
+        batches = sensor.execute(_context(t - 60, t + 60))
+
+    assert [len(b) for b in batches] == [3, 3, 1]  # 7 objects in 3 mapped tasks, none dropped
+
+
+def test_a_flat_list_longer_than_max_map_length_is_refused_naming_batch_size(
+    stripe_connection, stripe_server, stripe_client
+):
+    import pendulum
+    from airflow.sdk import DAG, conf
+
+    from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+
+    t = now() - 2 * DAY
+    with server_time(stripe_server, t):
+        for i in range(4):
+            customer(stripe_client, f"f{i}@example.com")
+    with DAG("flat_sweep", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        sensor = StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False)
+        StripeSendEmailOperator.partial(task_id="mail", to="a@example.com", subject="x").expand(
+            stripe_object=sensor.output
+        )
+
+    with conf_vars(conf, max_map_length="3"), pytest.raises(StripeInputError, match="give the sensor a batch_size"):
+        sensor.execute(_context(t - 60, t + 60))

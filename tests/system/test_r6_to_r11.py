@@ -154,9 +154,12 @@ def test_r10_paid_invoice_emits_asset_event_calls_back_and_mails(
     ]
     with create_session() as session:
         events = [e.extra for e in session.query(AssetEvent).filter_by(source_run_id=dag_run.run_id).all()]
-    assert [(e["id"], e["metadata"]["order_id"], e["amount_paid"], e["currency"], e["customer"]) for e in events] == [
-        (invoice.id, "SO-77", 30000, "usd", cus.id)
-    ]
+    # One event per batch task, listing the invoices it acted on.
+    assert [e["count"] for e in events] == [1]
+    assert [
+        (o["id"], o["metadata"]["order_id"], o["amount_paid"], o["currency"], o["customer"])
+        for o in events[0]["objects"]
+    ] == [(invoice.id, "SO-77", 30000, "usd", cus.id)]
     (mail,) = smtp_connection.messages
     assert mail.subject == f"Invoice {invoice.number} paid: $300.00" and "<td>SO-77</td>" in mail.body
 
