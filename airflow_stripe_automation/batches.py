@@ -2,9 +2,11 @@
 
 A daily sweep may match thousands of objects; a backfill day, hundreds of thousands. One mapped task
 per object stops at Airflow's ``[core] max_map_length`` (1,024 by default) and costs a process and
-scheduler work per object. So a sensor given ``batch_size`` returns its matches as a list of
-batches (lists of summaries), and each mapped task works through one batch: a Stripe operator whose
-``stripe_object`` is a list acts on each object in turn, with the same key and mark per object as
+scheduler work per object. So a sensor given ``batch_size`` pushes each batch of its matches
+(a list of summaries) as an XCom of its own and returns a short *ticket* per batch (:func:`ticket`:
+the XCom key, the count, the first and last ids); each mapped task gets one ticket and reads only
+its own batch, so no task reads, and no single XCom holds, the whole sweep. A Stripe operator whose
+``stripe_object`` is a batch (or a ticket) acts on each object in turn, with the same key and mark per object as
 when it is mapped over single objects (:mod:`airflow_stripe_automation.idempotency` keys on the
 DAG, the task and the object, never on the batch).
 
@@ -27,6 +29,8 @@ BATCH_POSITION = "batch_position"
 RESOLVED_CACHE = "stripe_batch_resolved"
 #: The XCom key under which a batch task lists the positions it skipped, for the steps after it.
 SKIPPED_KEY = "batch_skipped"
+#: The key of a batch ticket: the XCom key its objects were pushed under.
+TICKET_KEY = "stripe_batch"
 #: Objects named in a batch task's failure message; the log lists them all.
 _NAMED_FAILURES = 20
 
@@ -52,6 +56,43 @@ def split(matches: Sequence[Any], batch_size: int, max_batches: int) -> tuple[li
     """
     size = max(batch_size, math.ceil(len(matches) / max_batches)) if matches else batch_size
     return [list(matches[i : i + size]) for i in range(0, len(matches), size)], size
+
+
+def ticket(task_id: str, index: int, batch: Sequence[Any]) -> dict[str, Any]:
+    """
+    The small stand-in for a batch that a sensor returns: where the batch is, how many, which ids.
+
+    :param task_id: the task that pushed the batch
+    :param index: the batch's place among its task's batches
+    :param batch: the objects of the batch
+    """
+    return {
+        TICKET_KEY: f"batch_{index:05d}",
+        "task_id": task_id,
+        "count": len(batch),
+        "first": object_label(batch[0], 0) if batch else None,
+        "last": object_label(batch[-1], len(batch) - 1) if batch else None,
+    }
+
+
+def is_ticket(value: Any) -> bool:
+    """Return whether ``value`` is a batch ticket (see :func:`ticket`)."""
+    return isinstance(value, Mapping) and isinstance(value.get(TICKET_KEY), str) and "task_id" in value
+
+
+def redeemed(value: Any, context: Mapping[str, Any]) -> Any:
+    """
+    The batch a ticket stands for, read from its XCom; anything else as it is.
+
+    :param value: a ticket, a batch or one object
+    :param context: the running task's context (its ``ti`` reads the XCom)
+    """
+    if not is_ticket(value):
+        return value
+    objects = context["ti"].xcom_pull(task_ids=value["task_id"], key=value[TICKET_KEY], map_indexes=-1)
+    if objects is None:
+        raise LookupError(f"batch {value[TICKET_KEY]} of {value['task_id']} is not in XCom (was the task cleared?)")
+    return list(objects)
 
 
 def object_label(obj: Any, position: int) -> str:

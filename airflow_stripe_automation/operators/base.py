@@ -32,6 +32,7 @@ from airflow_stripe_automation.batches import (
     BatchReport,
     is_batch,
     object_label,
+    redeemed,
 )
 from airflow_stripe_automation.conditions import evaluate as evaluate_condition
 from airflow_stripe_automation.conditions import validate as validate_condition
@@ -271,7 +272,9 @@ class StripeBaseOperator(BaseOperator):
     def _offer_object(self, context: Context, jinja_env: jinja2.Environment, seen_oids: set[int] | None) -> None:
         """Render ``stripe_object``, then put it and ``money`` in ``context``: ``obj`` for the other templates."""
         context[OBJECT_NAME] = None  # type: ignore[literal-required]  # not offered while stripe_object renders
-        self.stripe_object = super().render_template(self.stripe_object, context, jinja_env, seen_oids)
+        self.stripe_object = redeemed(
+            super().render_template(self.stripe_object, context, jinja_env, seen_oids), context
+        )
         if is_batch(self.stripe_object):
             if not self.batchable:
                 raise StripeInputError(

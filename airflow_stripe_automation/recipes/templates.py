@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta, nodes
 
-from airflow_stripe_automation.batches import BATCH_POSITION, RESOLVED_CACHE, is_batch
+from airflow_stripe_automation.batches import BATCH_POSITION, RESOLVED_CACHE, is_batch, redeemed
 from airflow_stripe_automation.money import money_or_text
 from airflow_stripe_automation.rendered import OBJECT_NAME
 
@@ -190,10 +190,10 @@ def resolved(value: Any, context: Mapping[str, Any]) -> Any:
     """
     cache = context.get(RESOLVED_CACHE)
     if cache is None:
-        out = value.resolve(context)
+        out = redeemed(value.resolve(context), context)
     else:
         if id(value) not in cache:
-            cache[id(value)] = value.resolve(context)
+            cache[id(value)] = redeemed(value.resolve(context), context)
         out = cache[id(value)]
     position = context.get(BATCH_POSITION)
     if position is not None and is_batch(out) and 0 <= position < len(out):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_stripe_automation.batches import split
+from airflow_stripe_automation.batches import split, ticket
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, retryable_errors, translate
 from airflow_stripe_automation.finders import SOURCES, Finder, FinderError, Found
 from airflow_stripe_automation.hooks.stripe import StripeHook
@@ -158,10 +158,15 @@ class StripeWindowSensor(BaseSensorOperator):
             found.why,
             f": {', '.join(ids[:_LOGGED_IDS])}{' …' if len(ids) > _LOGGED_IDS else ''}." if ids else ".",
         )
-        return self.handed_on(found.matches, finder)
+        return found.matches
 
-    def handed_on(self, matches: list[dict[str, Any]], finder: Finder) -> list[Any]:
-        """The matches as the tasks after the sensor get them: the flat list, or its batches."""
+    def handed_on(self, context: Context, matches: list[dict[str, Any]], finder: Finder) -> list[Any]:
+        """
+        The matches as the tasks after the sensor get them: the flat list, or one ticket per batch.
+
+        Each batch is pushed as an XCom of its own (``batch_00000``, …) and the sensor returns the
+        tickets (:func:`airflow_stripe_automation.batches.ticket`): a mapped task reads only its batch.
+        """
         limit = conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
         size = self.requested_batch_size()
         if size is None:
@@ -184,7 +189,11 @@ class StripeWindowSensor(BaseSensorOperator):
             )
         if matches:
             self.log.info("Handing on %d objects in %d batches of up to %d.", len(matches), len(batches), used)
-        return batches
+        tickets = []
+        for index, batch in enumerate(batches):
+            tickets.append(ticket(self.task_id, index, batch))
+            context["ti"].xcom_push(key=tickets[-1]["stripe_batch"], value=batch)
+        return tickets
 
     def requested_batch_size(self) -> int | None:
         """``batch_size`` as a number (a rendered template is text), None when unset; refused if not positive."""
@@ -198,7 +207,9 @@ class StripeWindowSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         finder, window = self._prepared(context)
         matches = self.check(finder, window)
-        return PokeReturnValue(is_done=matches is not None, xcom_value=matches)
+        if matches is None:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self.handed_on(context, matches, finder))
 
     def execute(self, context: Context) -> Any:
         self._prepared_for = self.prepare(context)
@@ -214,7 +225,7 @@ class StripeWindowSensor(BaseSensorOperator):
                 ) from err
             raise
         if matches is not None:
-            return matches
+            return self.handed_on(context, matches, finder)
         self.defer(
             trigger=StripeObjectsTrigger(
                 finder=finder.to_dict(),
@@ -235,7 +246,8 @@ class StripeWindowSensor(BaseSensorOperator):
         status = (event or {}).get("status")
         if status == "success":
             found = Found(event["matches"], event["source"], f"found by the trigger after {event.get('polls')} polls")
-            return self.done(found, self.make_finder(), Window(*event["window"])) or []
+            finder = self.make_finder()
+            return self.handed_on(context, self.done(found, finder, Window(*event["window"])) or [], finder)
         if status == "timeout":
             raise AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
         # the trigger retries transient errors itself: what reaches here will not get better

@@ -47,7 +47,8 @@ def test_r3_mails_large_payments_and_tags_only_the_largest_customers_vip(
     # One batch of the two large payments: tag_vip acted on the VIP one and skipped the other.
     assert _mapped_states(tis, "tag_vip") == ["success"]
     pushed = xcoms(dag_run)
-    (batch,) = pushed[("payment_succeeded", "return_value")]
+    (ticket,) = pushed[("payment_succeeded", "return_value")]
+    batch = pushed[("payment_succeeded", ticket["stripe_batch"])]
     assert [batch[p]["id"] for p in pushed[("each_payment.tag_vip", "batch_skipped")]] == [large.id]
 
     writes = len(stripe_server.write_requests())

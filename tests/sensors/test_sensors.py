@@ -13,6 +13,16 @@ from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSenso
 from tests.sensors.seeding import DAY, customer, now, server_time
 
 
+class _XComRecorder:
+    """Stands for the task instance a sensor pushes its batches through (what the XComs were)."""
+
+    def __init__(self):
+        self.pushed = {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
 @contextmanager
 def conf_vars(conf, **core):
     """Set ``[core]`` options of Airflow's configuration for the block."""
@@ -111,10 +121,18 @@ def test_a_sweep_hands_its_matches_on_in_batches_oldest_first(stripe_connection,
     with server_time(stripe_server, t):
         ids = [customer(stripe_client, f"b{i}@example.com").id for i in range(5)]
     sensor = StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False, batch_size="2")
+    ti = _XComRecorder()
 
-    batches = sensor.execute(_context(t - 60, t + 60))
+    tickets = sensor.execute({**_context(t - 60, t + 60), "ti": ti})
 
-    assert [len(b) for b in batches] == [2, 2, 1]
+    # Each batch is an XCom of its own; the sensor returns a ticket per batch, not the objects.
+    assert [(x["stripe_batch"], x["task_id"], x["count"]) for x in tickets] == [
+        ("batch_00000", "sweep", 2),
+        ("batch_00001", "sweep", 2),
+        ("batch_00002", "sweep", 1),
+    ]
+    batches = [ti.pushed[x["stripe_batch"]] for x in tickets]
+    assert [(x["first"], x["last"]) for x in tickets] == [(b[0]["id"], b[-1]["id"]) for b in batches]
     assert sorted(m["id"] for b in batches for m in b) == sorted(ids)
 
 
@@ -128,9 +146,9 @@ def test_batches_grow_rather_than_outnumber_max_map_length(stripe_connection, st
     sensor = StripeCustomerCreatedSensor(task_id="sweep", wait_for_match=False, batch_size=1)
 
     with conf_vars(conf, max_map_length="3"):
-        batches = sensor.execute(_context(t - 60, t + 60))
+        tickets = sensor.execute({**_context(t - 60, t + 60), "ti": _XComRecorder()})
 
-    assert [len(b) for b in batches] == [3, 3, 1]  # 7 objects in 3 mapped tasks, none dropped
+    assert [x["count"] for x in tickets] == [3, 3, 1]  # 7 objects in 3 mapped tasks, none dropped
 
 
 def test_a_flat_list_longer_than_max_map_length_is_refused_naming_batch_size(

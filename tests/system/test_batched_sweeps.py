@@ -47,8 +47,10 @@ def test_r6_mails_each_of_more_overdue_invoices_than_max_map_length_once(
     dag_run, tis = run_dag("stripe_overdue_invoice_alert", conf_)
 
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items() if ti.state != "success"}
-    batches = xcoms(dag_run)[("invoice_overdue", "return_value")]
-    assert [len(b) for b in batches] == [100] * 15  # batch_size 100: 15 mapped tasks, not 1,500
+    pushed = xcoms(dag_run)
+    tickets = pushed[("invoice_overdue", "return_value")]
+    assert [t["count"] for t in tickets] == [100] * 15  # batch_size 100: 15 mapped tasks, not 1,500
+    assert [len(pushed[("invoice_overdue", t["stripe_batch"])]) for t in tickets] == [100] * 15
     assert len([k for k in tis if isinstance(k, tuple) and k[0] == "mail_team"]) == 15
     mailed = [re.search(r"<td>(\S+-\d+)</td>", m.body)[1] for m in smtp_connection.messages]
     assert len(mailed) == count and set(mailed) == numbers  # one mail per invoice, none twice
