@@ -29,6 +29,8 @@ BATCH_POSITION = "batch_position"
 RESOLVED_CACHE = "stripe_batch_resolved"
 #: The XCom key under which a batch task lists the positions it skipped, for the steps after it.
 SKIPPED_KEY = "batch_skipped"
+#: The context name of what a task acts on, for its ``map_index_template`` (how the UI names it).
+LABEL_NAME = "stripe_label"
 #: The key of a batch ticket: the XCom key its objects were pushed under.
 TICKET_KEY = "stripe_batch"
 #: Objects named in a batch task's failure message; the log lists them all.
@@ -102,6 +104,14 @@ def object_label(obj: Any, position: int) -> str:
             if isinstance(obj.get(name), str) and obj[name]:
                 return obj[name]
     return f"object #{position + 1}"
+
+
+def batch_label(batch: Sequence[Any]) -> str:
+    """How the UI names a batch task: its first and last objects and how many, ``in_1 … in_9 (100)``."""
+    if not batch:
+        return "empty batch"
+    first, last = object_label(batch[0], 0), object_label(batch[-1], len(batch) - 1)
+    return f"{first} ({len(batch)})" if len(batch) == 1 else f"{first} … {last} ({len(batch)})"
 
 
 @dataclass

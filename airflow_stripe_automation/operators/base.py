@@ -27,9 +27,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_stripe_automation.batches import (
     BATCH_POSITION,
+    LABEL_NAME,
     RESOLVED_CACHE,
     SKIPPED_KEY,
     BatchReport,
+    batch_label,
     is_batch,
     object_label,
     redeemed,
@@ -176,6 +178,8 @@ class StripeBaseOperator(BaseOperator):
     :param stripe_conn_id: the Stripe connection to use (templated; the hook is built when the task runs)
     :param stripe_object: the Stripe object (a dict) the task is about (templated)
     :param condition: run only when ``stripe_object`` meets this condition, else skip (templated)
+    :param map_index_template: how the UI names a mapped task; by default what it acts on: the
+        object's id, or a batch's first and last ids and its size (``in_1 … in_9 (100)``)
     """
 
     template_fields: Sequence[str] = ("stripe_object", "condition", "stripe_conn_id")
@@ -192,9 +196,10 @@ class StripeBaseOperator(BaseOperator):
         stripe_conn_id: str = StripeHook.default_conn_name,
         stripe_object: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         condition: Mapping[str, Any] | None = None,
+        map_index_template: str | None = "{{ " + LABEL_NAME + " }}",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(map_index_template=map_index_template, **kwargs)
         self.stripe_conn_id = stripe_conn_id
         # One object, or once rendered a batch of them (a list): see _execute_batch.
         self.stripe_object: Any = stripe_object
@@ -283,9 +288,11 @@ class StripeBaseOperator(BaseOperator):
                 )
             self._batch = [dict(o) if isinstance(o, Mapping) else o for o in self.stripe_object]
             self.stripe_object = self._batch
+            context[LABEL_NAME] = batch_label(self._batch)  # type: ignore[literal-required]
             return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
         context[OBJECT_NAME] = obj  # type: ignore[literal-required]
+        context[LABEL_NAME] = object_label(obj, 0) if obj else ""  # type: ignore[literal-required]
         context["money"] = money_or_text  # type: ignore[typeddict-unknown-key]
 
     @cached_property

@@ -16,6 +16,14 @@ def _window(start: int, end: int) -> dict[str, str]:
     return {"since": pendulum.from_timestamp(start).isoformat(), "until": pendulum.from_timestamp(end).isoformat()}
 
 
+def _customers_a_second_apart(server, client, start: int, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        with server_time(server, start + i):
+            ids.append(customer(client, card=None, email=f"new{i}@example.com").id)
+    return ids
+
+
 def _credit_posts(server) -> list[str]:
     return [r["path"] for r in server.write_requests() if r["path"].endswith("/balance_transactions")]
 
@@ -66,15 +74,18 @@ def test_a_failure_on_one_object_leaves_the_others_done_and_the_retry_finishes_o
     run_dag, stripe_server, stripe_client, capfd
 ):
     since = stripe_server.now() - 60
-    new = [customer(stripe_client, card=None, email=f"new{i}@example.com").id for i in range(6)]
+    new = _customers_a_second_apart(stripe_server, stripe_client, since, 6)  # oldest first, as the sweep orders them
     unlucky = new[1]  # in the first batch of 4
     # Stripe answers 500 to the first credit of that customer: the first try cannot credit them.
     stripe_server.fail_next(500, path=f"/v1/customers/{unlucky}/balance_transactions", method="POST")
 
-    dag_run, tis = run_dag("test_batch_failures", _window(since, stripe_server.now() + 60))
+    dag_run, tis = run_dag("test_batch_failures", _window(since - 60, since + 60))
 
     assert dag_run.state == "success"
     assert [tis[("credit", i)].try_number for i in (0, 1)] == [2, 1]  # only the unlucky batch was retried
+    # The UI names each batch task by its first and last customers and how many.
+    labels = [tis[("credit", i)].rendered_map_index for i in (0, 1)]
+    assert labels == [f"{new[0]} … {new[3]} (4)", f"{new[4]} … {new[5]} (2)"]
     for cus in new:
         credits = list(stripe_client.v1.customers.balance_transactions.list(cus).auto_paging_iter())
         assert [(t.amount, t.description) for t in credits] == [(-700, "Batch credit")], cus
@@ -90,11 +101,11 @@ def test_a_permanent_failure_on_one_object_fails_its_batch_at_once_and_names_it(
     run_dag, stripe_server, stripe_client, capfd
 ):
     since = stripe_server.now() - 60
-    new = [customer(stripe_client, card=None, email=f"other{i}@example.com").id for i in range(3)]
+    new = _customers_a_second_apart(stripe_server, stripe_client, since, 3)
     refused = new[2]
     stripe_server.fail_next(400, path=f"/v1/customers/{refused}/balance_transactions", method="POST")
 
-    dag_run, tis = run_dag("test_batch_failures", _window(since, stripe_server.now() + 60))
+    dag_run, tis = run_dag("test_batch_failures", _window(since - 60, since + 60))
 
     assert dag_run.state == "failed"
     assert tis[("credit", 0)].state == "failed" and tis[("credit", 0)].try_number == 1  # not retried
