@@ -91,8 +91,16 @@ def get_provider_info() -> dict:
                     },
                     "max_network_retries": {
                         "label": "Max network retries",
-                        "description": "SDK retries on connection errors, 409, 429 and 5xx (same idempotency key).",
+                        "description": "SDK retries on connection errors, 409 and 5xx (same idempotency key).",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 10},
+                    },
+                    "max_requests_per_second": {
+                        "label": "Max requests per second",
+                        "description": (
+                            "Rate budget of each task's client; empty: Stripe's limit, 25 (test keys) or 100 "
+                            "(live). With the stripe_api pool, keep pool slots × budget within that limit."
+                        ),
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "allow_live_mode": {
                         "label": "Allow live-mode keys",

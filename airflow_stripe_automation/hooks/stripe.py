@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -11,10 +12,13 @@ from urllib.parse import urlparse
 from airflow.sdk import BaseHook
 
 from airflow_stripe_automation import object_types
+from airflow_stripe_automation.rate_budget import RateBudget, default_requests_per_second
 from airflow_stripe_automation.rendered import parse_bool
 
 if TYPE_CHECKING:
     import stripe
+
+    from airflow_stripe_automation.hooks.http_client import BudgetedHTTPClient
 
 _TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
 _LIVE_KEY = re.compile(r"^(sk|rk)_live_[A-Za-z0-9_]+$")
@@ -36,13 +40,38 @@ class StripeConnectionSettings:
     api_version: str | None = None
     max_network_retries: int = 2
     livemode: bool = False
+    max_requests_per_second: float = default_requests_per_second(livemode=False)
 
     def __repr__(self) -> str:
         return (
             f"StripeConnectionSettings(api_key='***', api_base={self.api_base!r}, "
             f"stripe_account={self.stripe_account!r}, api_version={self.api_version!r}, "
-            f"max_network_retries={self.max_network_retries}, livemode={self.livemode})"
+            f"max_network_retries={self.max_network_retries}, livemode={self.livemode}, "
+            f"max_requests_per_second={self.max_requests_per_second:g})"
         )
+
+
+def _requests_per_second(conn_id: str, raw: Any, livemode: bool) -> float:
+    """The extra ``max_requests_per_second``: a positive number; unset means Stripe's limit for the key's mode."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default_requests_per_second(livemode)
+    limits = "Stripe allows about 25 requests a second in test mode and 100 in live mode"
+    try:
+        # bool is an int to Python, but "true" requests a second means nothing: refuse it like text
+        rate = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        rate = math.nan
+    if math.isnan(rate) or math.isinf(rate):
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r}: max_requests_per_second must be a number of requests a second "
+            f"(e.g. 25), got {raw!r}; {limits}"
+        )
+    if rate <= 0:
+        raise StripeConnectionError(
+            f"Stripe connection {conn_id!r}: max_requests_per_second must be positive, got {raw!r}; "
+            f"leave it unset for Stripe's own limit ({limits})"
+        )
+    return rate
 
 
 def parse_connection(conn_id: str, password: str | None, extra: dict[str, Any]) -> StripeConnectionSettings:
@@ -107,6 +136,7 @@ def parse_connection(conn_id: str, password: str | None, extra: dict[str, Any]) 
         api_version=(extra.get("api_version") or "").strip() or None,
         max_network_retries=retries,
         livemode=livemode,
+        max_requests_per_second=_requests_per_second(conn_id, extra.get("max_requests_per_second"), livemode),
     )
 
 
@@ -116,7 +146,11 @@ class StripeHook(BaseHook):
 
     The connection's password holds the secret or restricted key; extras set ``api_base`` (a
     Stripe-compatible server such as the local one used in tests), ``stripe_account`` (Connect),
-    ``api_version``, ``max_network_retries`` and ``allow_live_mode``.
+    ``api_version``, ``max_network_retries``, ``allow_live_mode`` and ``max_requests_per_second``.
+
+    The client paces itself within ``max_requests_per_second`` (default: Stripe's limit for the key's
+    mode, 25 test / 100 live) and retries a 429 with backoff; see :mod:`airflow_stripe_automation.rate_budget`.
+    The budget belongs to this hook: to the task process that builds it, or to one trigger.
 
     The connection form (fields, labels, hidden fields) is declared in ``get_provider_info()``, as
     Airflow 3.2+ expects, so the UI needs no hook import.
@@ -166,11 +200,18 @@ class StripeHook(BaseHook):
         return self._client
 
     @cached_property
+    def http_client(self) -> BudgetedHTTPClient:
+        """The HTTP client under :meth:`get_conn`: its ``budget``, and the 429s it met (``rate_limited``, ``retried``)."""
+        from airflow_stripe_automation.hooks.http_client import BudgetedHTTPClient
+
+        return BudgetedHTTPClient(RateBudget(self.settings.max_requests_per_second))
+
+    @cached_property
     def _client(self) -> stripe.StripeClient:
         import stripe
 
         s = self.settings
-        kwargs: dict[str, Any] = {"max_network_retries": s.max_network_retries}
+        kwargs: dict[str, Any] = {"max_network_retries": s.max_network_retries, "http_client": self.http_client}
         if s.api_base:
             kwargs["base_addresses"] = {"api": s.api_base}
         if s.stripe_account:

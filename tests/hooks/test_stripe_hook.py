@@ -118,6 +118,7 @@ def test_provider_declares_the_connection_type():
         "api_version",
         "max_network_retries",
         "allow_live_mode",
+        "max_requests_per_second",
     }
 
 
