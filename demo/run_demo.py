@@ -1,7 +1,7 @@
 """The demo: recipe R1 (pay per lead) on an embedded SQLite Airflow against the local Stripe server.
 
 Run it with ``make demo``. It starts the local Stripe server, creates an Airflow home in
-``.airflow_home/`` (SQLite), seeds two customers (one with a card that declines), triggers
+``.airflow_home/`` (SQLite) with the ``stripe_api`` pool, seeds two customers (one with a card that declines), triggers
 ``stripe_pay_per_lead`` three times, replays the first run's charge task as a retry would (it finds
 its payment and charges nothing), and prints what Stripe holds afterwards.
 """
@@ -16,6 +16,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = Path(os.environ.get("DEMO_AIRFLOW_HOME", REPO / ".airflow_home"))
+# At most POOL_SLOTS tasks call Stripe at once, each within BUDGET requests a second: together they
+# stay under test mode's 25 a second.
+POOL_SLOTS = 4
+BUDGET = 6
 
 
 def _configure_airflow() -> None:
@@ -39,6 +43,22 @@ def _configure_airflow() -> None:
     )
     print(f"• Airflow home {HOME} (SQLite); migrating the metadata DB …", flush=True)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    _create_pool()
+
+
+def _create_pool() -> None:
+    """Create the ``stripe_api`` pool, as ``airflow pools set stripe_api 4 "…"`` does (in-process: 5 s faster)."""
+    from airflow.models.pool import Pool
+
+    from airflow_stripe_automation.rate_budget import STRIPE_POOL
+
+    Pool.create_or_update_pool(
+        STRIPE_POOL, slots=POOL_SLOTS, description="Tasks that call Stripe (see the README)", include_deferred=False
+    )
+    print(
+        f"• Pool {STRIPE_POOL}: {POOL_SLOTS} slots × {BUDGET:g} requests/s each ≤ Stripe's 25/s in test mode",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -50,7 +70,11 @@ def main() -> int:
     with LocalStripeServer() as server:
         print(f"• Local Stripe server on {server.url}", flush=True)
         os.environ["AIRFLOW_CONN_STRIPE_DEFAULT"] = json.dumps(
-            {"conn_type": "stripe", "password": server.api_key, "extra": {"api_base": server.url}}
+            {
+                "conn_type": "stripe",
+                "password": server.api_key,
+                "extra": {"api_base": server.url, "max_requests_per_second": BUDGET},
+            }
         )
         stripe = server.client()
 

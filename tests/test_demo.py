@@ -24,3 +24,4 @@ def test_the_demo_charges_two_leads_refuses_the_declined_one_and_replays_without
     assert "Demo finished: as expected" in out
     assert out.count(": success — ") == 2 and out.count(": failed — ") == 1
     assert "already done = True" in out and "PaymentIntent creates sent: 3" in out
+    assert "• Pool stripe_api: 4 slots" in out  # the README's pool exists in the demo's metadata DB
