@@ -2,8 +2,10 @@
 
 Card declines, invalid requests, authentication and idempotency conflicts will not get better on
 retry, so they become :class:`AirflowFailException` subclasses (no retry, whatever ``retries`` says).
-Rate limits, connection errors and 5xx are retried: first by the SDK (``max_network_retries``, same
-idempotency key), then by Airflow through :class:`StripeRetryPolicy`, with a delay that suits them.
+Rate limits, connection errors and 5xx are retried: first by the hook's client (the SDK's
+``max_network_retries`` for connection errors, 409 and 5xx; up to 5 attempts with backoff for a 429,
+:mod:`airflow_stripe_automation.rate_budget`; same idempotency key), then by Airflow through
+:class:`StripeRetryPolicy`, with a delay that suits them.
 """
 
 from __future__ import annotations
