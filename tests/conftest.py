@@ -56,6 +56,12 @@ def airflow_db() -> Path:
     return _HOME
 
 
+# The local server has no rate limit unless a test sets one, so the connections tests share lift the
+# rate budget far above Stripe's 25/s: a sweep over 1,500 objects would otherwise spend minutes being
+# paced. The budget's own tests (tests/hooks/test_rate_budget.py) build connections of their own.
+TEST_BUDGET = 10_000
+
+
 @pytest.fixture(scope="session")
 def stripe_connection(local_stripe_server) -> str:
     """Point the ``stripe_default`` connection at the local Stripe server, as users' CI would."""
@@ -63,7 +69,11 @@ def stripe_connection(local_stripe_server) -> str:
         {
             "conn_type": "stripe",
             "password": local_stripe_server.api_key,
-            "extra": {"api_base": local_stripe_server.url, "max_network_retries": 0},
+            "extra": {
+                "api_base": local_stripe_server.url,
+                "max_network_retries": 0,
+                "max_requests_per_second": TEST_BUDGET,
+            },
         }
     )
     return "stripe_default"
@@ -76,7 +86,12 @@ def other_stripe_connection(stripe_connection, local_stripe_server, monkeypatch)
     Its requests carry the Connect account ``acct_other`` (the server logs each request's
     ``stripe_account``), so a test sees which connection a task used.
     """
-    extra = {"api_base": local_stripe_server.url, "max_network_retries": 0, "stripe_account": "acct_other"}
+    extra = {
+        "api_base": local_stripe_server.url,
+        "max_network_retries": 0,
+        "stripe_account": "acct_other",
+        "max_requests_per_second": TEST_BUDGET,
+    }
     monkeypatch.setenv(
         "AIRFLOW_CONN_STRIPE_OTHER",
         json.dumps({"conn_type": "stripe", "password": local_stripe_server.api_key, "extra": extra}),
