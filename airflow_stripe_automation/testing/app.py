@@ -19,13 +19,14 @@ import re
 import secrets
 import string
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
 from . import errors, expand
 from .faults import Fault, FaultQueue
-from .forms import as_list, decode
+from .forms import as_list, decode, encode
 from .idempotency import IdempotencyCache
 from .rate_limit import RateLimiter
 from .registry import Ctx, ResourceFamily, Route
@@ -57,6 +58,8 @@ class AppState:
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.default_rate_limit = rate_limit  # the server's setting; a reset returns to it
         self.limiter = RateLimiter(rate_limit)
+        self.routes = ordered_routes(r for f in self.families for r in f.routes)
+        self._patterns = [(r, _path_pattern(r.path)) for r in self.routes]
 
     def reset(self) -> None:
         with self.lock:
@@ -65,6 +68,34 @@ class AppState:
             self.faults.clear()
             self.requests.clear()
             self.limiter = RateLimiter(self.default_rate_limit)
+
+    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        """The route serving ``method path`` and its path arguments, as the HTTP router would find them.
+
+        :param method: ``GET``, ``POST`` or ``DELETE``
+        :param path: the URL path, e.g. ``/v1/invoices/in_123/finalize``
+        """
+        for route, pattern in self._patterns:
+            if route.method == method:
+                match = pattern.fullmatch(path)
+                if match:
+                    return route, match.groupdict()
+        raise errors.unrecognized_url(method, path)
+
+    def call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        """Run the endpoint for ``method path`` in this thread, as a request would, without HTTP.
+
+        The same validation, objects, events and ``expand[]`` as over HTTP (the params go through
+        the SDK's form encoding and back), but no API key, rate limit, injected failure,
+        idempotency key or request-log entry: the fastest way to seed thousands of objects. Raises
+        :class:`~.errors.StripeError` as the endpoint would answer it; returns a copy of the body.
+
+        :param method: ``GET``, ``POST`` or ``DELETE``
+        :param path: the URL path, e.g. ``/v1/customers``
+        :param params: the request parameters as Python values, as given to the SDK
+        """
+        route, args = self.resolve(method, path)
+        return run_handler(self, route, decode(encode(params or {})), args, request_id(), None, path)
 
 
 STATE = web.AppKey("state", AppState)
@@ -199,32 +230,64 @@ def _endpoint(route: Route):
     async def handle(request: web.Request) -> web.Response:
         state = request.app[STATE]
         meta = request[META]
-        params = clone(meta["params"])
-        paths = [str(p) for p in as_list(params.pop("expand"), "expand")] if "expand" in params else []
-        ctx = Ctx(
-            state.store,
-            params,
+        body = run_handler(
+            state,
+            route,
+            clone(meta["params"]),
             dict(request.match_info),
-            request_id=meta["request_id"],
-            idempotency_key=meta["idempotency_key"],
-            path=request.path,
-            expand=paths,
+            meta["request_id"],
+            meta["idempotency_key"],
+            request.path,
+            _json,
         )
-        with state.lock:
-            result = route.handler(ctx)
-            body = _json(expand.apply(result, ctx.expand, state.store))
         return web.Response(body=body, content_type="application/json")
 
     return handle
 
 
+def run_handler(
+    state: AppState,
+    route: Route,
+    params: dict[str, Any],
+    args: dict[str, str],
+    rid: str | None,
+    idempotency_key: str | None,
+    path: str,
+    encode_body: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Run a family's handler under the lock and apply ``expand[]``: the response body (encoded if asked).
+
+    :param state: the server's state
+    :param route: the route matched
+    :param params: the decoded parameters (the handler may change them)
+    :param args: the path arguments
+    :param rid: the request id (events carry it)
+    :param idempotency_key: the request's key, if any (events carry it)
+    :param path: the URL path
+    :param encode_body: turn the body into bytes while the lock is still held (it may hold stored objects)
+    """
+    paths = [str(p) for p in as_list(params.pop("expand"), "expand")] if "expand" in params else []
+    ctx = Ctx(state.store, params, args, request_id=rid, idempotency_key=idempotency_key, path=path, expand=paths)
+    with state.lock:
+        body = expand.apply(route.handler(ctx), ctx.expand, state.store)
+        return encode_body(body) if encode_body is not None else clone(body)
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """``/v1/customers/{id}`` as a regular expression with a named group per placeholder."""
+    parts = [f"(?P<{seg[1:-1]}>[^/]+)" if seg.startswith("{") else re.escape(seg) for seg in path.split("/")]
+    return re.compile("/".join(parts))
+
+
+def ordered_routes(routes: Iterable[Route]) -> list[Route]:
+    """Literal segments before ``{placeholders}``: ``/v1/customers/search`` must win over ``/v1/customers/{id}``."""
+    return sorted(routes, key=lambda r: [seg.startswith("{") for seg in r.path.split("/")])
+
+
 def create_app(state: AppState | None = None) -> web.Application:
     app = web.Application(middlewares=[stripe_pipeline], client_max_size=8 * 1024 * 1024)
     app[STATE] = state or AppState()
-    routes = [r for f in app[STATE].families for r in f.routes]
-    # literal segments before {placeholders}: /v1/customers/search must win over /v1/customers/{id}
-    routes.sort(key=lambda r: [seg.startswith("{") for seg in r.path.split("/")])
-    for route in routes:
+    for route in app[STATE].routes:
         app.router.add_route(route.method, route.path, _endpoint(route))
     for route in (r for f in app[STATE].families for r in f.control_routes):
         app.router.add_route(route.method, route.path, _control_endpoint(route))

@@ -10,7 +10,7 @@ expects an array converts it with :func:`as_list`.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from . import errors
 
@@ -71,3 +71,29 @@ def as_list(value: Any, param: str) -> list:
     if value == "":
         return []
     return [value]
+
+
+def encode(params: dict[str, Any]) -> str:
+    """The form encoding the SDK sends for ``params``: ``a[b]=``, ``a[0]=``, ``true``/``false``; None is left out.
+
+    :param params: nested request parameters as Python values (dicts, lists, str, int, bool, None)
+    """
+    pairs: list[tuple[str, str]] = []
+
+    def add(key: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                add(f"{key}[{sub}]", item)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                add(f"{key}[{i}]", item)
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        else:
+            pairs.append((key, str(value)))
+
+    for name, value in params.items():
+        add(name, value)
+    return urlencode(pairs)
