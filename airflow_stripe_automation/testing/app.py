@@ -18,7 +18,6 @@ import logging
 import re
 import secrets
 import string
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,13 +29,13 @@ from .forms import as_list, decode, encode
 from .idempotency import IdempotencyCache
 from .rate_limit import RateLimiter
 from .registry import Ctx, ResourceFamily, Route
+from .request_log import RequestLog
 from .resources import load_families
 from .store import API_VERSION, Store
 from .templates import clone
 
 log = logging.getLogger(__name__)
 
-REQUEST_LOG_SIZE = 100_000
 _ID_CHARS = string.ascii_letters + string.digits
 _TEST_KEY = re.compile(r"(sk|rk)_test_[A-Za-z0-9_]+")
 _LIVE_KEY = re.compile(r"(sk|rk)_live_")
@@ -55,7 +54,7 @@ class AppState:
         self.lock = self.store.lock
         self.idempotency = IdempotencyCache()
         self.faults = FaultQueue()
-        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.requests = RequestLog()
         self.default_rate_limit = rate_limit  # the server's setting; a reset returns to it
         self.limiter = RateLimiter(rate_limit)
         self.routes = ordered_routes(r for f in self.families for r in f.routes)
@@ -194,10 +193,11 @@ async def stripe_pipeline(request: web.Request, handler):
             headers["Idempotency-Key"] = idem_key
             with state.lock:
                 saved = state.idempotency.begin(api_key, idem_key, method, path, params, state.store.now(), rid)
+                saved_body = state.idempotency.body(saved) if saved is not None else b""
             if saved is not None:
                 record["replayed"] = True
                 headers.update({"Idempotent-Replayed": "true", "Original-Request": saved.request_id})
-                return _finish(state, record, saved.status, saved.body, headers)
+                return _finish(state, record, saved.status, saved_body, headers)
             scope = api_key
             headers["Original-Request"] = rid
         if fault is not None and fault.delay:
@@ -269,8 +269,11 @@ def run_handler(
     paths = [str(p) for p in as_list(params.pop("expand"), "expand")] if "expand" in params else []
     ctx = Ctx(state.store, params, args, request_id=rid, idempotency_key=idempotency_key, path=path, expand=paths)
     with state.lock:
-        body = expand.apply(route.handler(ctx), ctx.expand, state.store)
-        return encode_body(body) if encode_body is not None else clone(body)
+        try:
+            body = expand.apply(route.handler(ctx), ctx.expand, state.store)
+            return encode_body(body) if encode_body is not None else clone(body)
+        finally:
+            state.store.settle()  # what the handler changed is packed, even when it raised (a 402 keeps it)
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
@@ -304,7 +307,10 @@ def _control_endpoint(route: Route):
         ctx = Ctx(state.store, form, dict(request.match_info), request_id=None, idempotency_key=None, path=request.path)
         try:
             with state.lock:
-                return web.Response(body=_json(route.handler(ctx)), content_type="application/json")
+                try:
+                    return web.Response(body=_json(route.handler(ctx)), content_type="application/json")
+                finally:
+                    state.store.settle()
         except errors.StripeError as exc:
             return web.Response(body=_json(exc.body()), status=exc.status, content_type="application/json")
 
@@ -359,6 +365,7 @@ def control_routes() -> list[web.AbstractRouteDef]:
         state = request.app[STATE]
         with state.lock:
             state.store.move_clock(state.store.now() + seconds)
+            state.store.settle()
             return web.json_response({"now": state.store.now()})
 
     @routes.post("/_testing/clock/set")
@@ -367,13 +374,14 @@ def control_routes() -> list[web.AbstractRouteDef]:
         state = request.app[STATE]
         with state.lock:
             state.store.move_clock(int(_number(form, "timestamp", state.store.now())))
+            state.store.settle()
             return web.json_response({"now": state.store.now()})
 
     @routes.get("/_testing/requests")
     async def requests(request: web.Request) -> web.Response:
         state = request.app[STATE]
         with state.lock:
-            data = list(state.requests)
+            data = state.requests.records()
         if request.query.get("writes") == "true":
             data = [r for r in data if r["method"] != "GET"]
         return web.json_response({"object": "list", "data": data})

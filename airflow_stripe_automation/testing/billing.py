@@ -96,6 +96,7 @@ def run_due(store, before: int, after: int) -> None:
                 TASKS[kind](system_ctx(store), object_id, when)
             except errors.StripeError:
                 pass  # a declined automatic payment: already recorded on the invoice
+            store.settle()  # each task is a request of its own: thousands of renewals never stay open at once
     finally:
         store.clock.frozen = None
 

@@ -46,8 +46,20 @@ class ResourceFamily:
         prefix: str | None = None,
         indexes: tuple[str, ...] = (),
         fixture_name: str | None = None,
+        ranges: tuple[str, ...] = (),
+        embeds: tuple[str, ...] = (),
     ) -> ObjectType:
-        """Declare a stored type; prefix and id length default to those of Stripe's fixture id."""
+        """Declare a stored type; prefix and id length default to those of Stripe's fixture id.
+
+        :param name: the type (``object`` value and fixture name)
+        :param label: how Stripe's errors name it ("No such PaymentMethod")
+        :param prefix: the id prefix, if not the fixture id's
+        :param indexes: top-level fields lists filter by equality (a page costs O(log n + page))
+        :param fixture_name: the fixture to build from, if not ``name``
+        :param ranges: top-level integer fields lists filter by range (e.g. ``due_date``)
+        :param embeds: top-level lists (``{"data": [...]}``) holding other stored objects themselves
+            (a subscription's ``items``): they stay the same dicts as the stored ones
+        """
         example_id = str(fixture(fixture_name or name).get("id", ""))
         head, _, tail = example_id.partition("_")
         otype = ObjectType(
@@ -57,6 +69,8 @@ class ResourceFamily:
             id_length=len(tail) if prefix is None and len(tail) >= 14 else 24,
             indexes=indexes,
             fixture=fixture_name or name,
+            ranges=ranges,
+            embeds=embeds,
         )
         self.types.append(otype)
         return otype
@@ -143,8 +157,18 @@ class Ctx:
         where: dict[str, Any] | None = None,
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         created_floor: int | None = None,
+        ranges: dict[str, tuple[int | None, int | None]] | None = None,
     ) -> dict[str, Any]:
-        """A Stripe list envelope for ``query`` (validated with ``params.LIST_SCHEMA`` keys)."""
+        """A Stripe list envelope for ``query`` (validated with ``params.LIST_SCHEMA`` keys).
+
+        :param type_name: the table
+        :param query: the validated list parameters (``limit``, cursors, ``created``)
+        :param url: the envelope's ``url`` (default: the request path)
+        :param where: fields that must equal a value (None values are left out; a set: any of them)
+        :param predicate: a further test on each object
+        :param created_floor: the oldest ``created`` listed (events' retention)
+        :param ranges: inclusive bounds on integer fields, as :func:`.params.timestamp_range` gives them
+        """
         if query.get("starting_after") and query.get("ending_before"):
             raise errors.invalid("You may only specify one of these parameters: ending_before, starting_after.")
         low, high = params.created_range(query.get("created"))
@@ -155,6 +179,7 @@ class Ctx:
             where={k: v for k, v in (where or {}).items() if v is not None},
             low=low,
             high=high,
+            ranges=ranges,
             starting_after=query.get("starting_after"),
             ending_before=query.get("ending_before"),
             limit=query.get("limit", 10),

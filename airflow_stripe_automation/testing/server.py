@@ -170,6 +170,7 @@ class LocalStripeServer:
             raise ValueError("the clock only moves forward; use set_clock() to go back")
         with self.state.lock:
             self.state.store.move_clock(self.state.store.now() + delta)
+            self.state.store.settle()
             return self.state.store.now()
 
     def set_clock(self, timestamp: int, *, pin: bool = False) -> int:
@@ -178,6 +179,7 @@ class LocalStripeServer:
             clock = self.state.store.clock
             clock.pinned = None
             self.state.store.move_clock(int(timestamp))
+            self.state.store.settle()
             if pin:
                 clock.pinned = int(timestamp)
             return self.state.store.now()
@@ -186,7 +188,7 @@ class LocalStripeServer:
     def requests(self) -> list[dict[str, Any]]:
         """Recorded ``/v1`` requests, oldest first: method, path, params, idempotency_key, status, replayed, ..."""
         with self.state.lock:
-            return [dict(r) for r in self.state.requests]
+            return self.state.requests.records()
 
     def write_requests(self) -> list[dict[str, Any]]:
         """The recorded non-GET requests (what changed, or tried to change, state)."""
@@ -228,8 +230,11 @@ class LocalStripeServer:
         unsuccessful charge or an unknown ``fraud_type``. Over HTTP: ``POST /_testing/early_fraud_warnings``.
         """
         with self.state.lock:
-            warning = radar.create_warning(self.state.store, charge_id, fraud_type, actionable)
-            return json.loads(json.dumps(warning))
+            try:
+                warning = radar.create_warning(self.state.store, charge_id, fraud_type, actionable)
+                return json.loads(json.dumps(warning))
+            finally:
+                self.state.store.settle()
 
     def events(self, type: str | None = None) -> list[dict[str, Any]]:
         """All recorded events, oldest first (optionally of one type), without HTTP or retention."""

@@ -83,8 +83,7 @@ def test_objects_over_http(scenario, http):
 def test_every_stored_billing_object_has_the_fixture_keys(scenario, stripe_server):
     store = stripe_server.state.store
     seen = set()
-    for object_id, obj in store.objects.items():
-        type_name = store.kind[object_id]
+    for object_id, type_name, obj in store.items():
         if object_id in store.deleted or type_name not in BILLING_TYPES:
             continue
         _check(obj, store.types[type_name].fixture)

@@ -32,7 +32,7 @@ def test_5000_customers_page_walk_and_filter_correctly(stripe_server, stripe_cli
     walked = [c.metadata["n"] for c in stripe_client.v1.customers.list(params={"limit": 100}).auto_paging_iter()]
     assert walked == [str(i) for i in reversed(range(5000))]  # newest first, each once
 
-    oldest_but_one = stripe_server.state.store.tables["customer"].all.ids[1]
+    oldest_but_one = stripe_server.state.store.ids("customer")[1]
     deep = _get(conn, f"/v1/customers?limit=10&starting_after={oldest_but_one}", headers)
     assert [c["metadata"]["n"] for c in deep["data"]] == ["0"] and deep["has_more"] is False
     by_email = _get(conn, "/v1/customers?email=user3%40example.com", headers)

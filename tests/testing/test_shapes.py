@@ -63,10 +63,9 @@ def test_every_stored_object_has_the_fixture_keys(scenario, stripe_server):
     """Generic: whatever families exist, every object they stored matches its fixture."""
     store = stripe_server.state.store
     seen = set()
-    for object_id, obj in store.objects.items():
+    for object_id, type_name, obj in store.items():
         if object_id in store.deleted:
             continue
-        type_name = store.kind[object_id]
         assert_shape(obj, store.types[type_name].fixture)
         seen.add(type_name)
     assert OWN_TYPES <= seen

@@ -167,7 +167,7 @@ def search_customers(ctx: Ctx) -> dict[str, Any]:
 def retrieve_customer(ctx: Ctx) -> dict[str, Any]:
     object_id = ctx.args["id"]
     ctx.validate({})
-    if object_id in ctx.store.deleted and ctx.store.kind.get(object_id) == "customer":
+    if object_id in ctx.store.deleted and ctx.store.kind_of(object_id) == "customer":
         stub = ctx.store.lookup(object_id)  # a deleted object keeps its stub
         if stub is not None:
             return stub

@@ -65,7 +65,7 @@ from ..templates import clone, fixture
 from . import payment_methods, prices
 
 family = ResourceFamily("invoices")
-family.object_type("invoice", indexes=("customer",))
+family.object_type("invoice", indexes=("customer", "status"), ranges=("due_date",))
 family.object_type("line_item", prefix="il")  # lines live on their invoice (``lines``), not in a table
 family.object_type("invoice_payment", prefix="inpay", indexes=("invoice",))
 
@@ -915,7 +915,7 @@ def list_invoices(ctx: Ctx) -> dict[str, Any]:
         checks.append(lambda inv: in_range(inv["due_date"], due))
     predicate = (lambda inv: all(check(inv) for check in checks)) if checks else None
     where = {k: q.get(k) for k in ("customer", "status", "collection_method", "customer_account")}
-    page = ctx.page("invoice", q, where=where, predicate=predicate)
+    page = ctx.page("invoice", q, where=where, predicate=predicate, ranges={"due_date": due})
     if any(p.startswith("data.") for p in ctx.expand):
         page["data"] = [respond(ctx, inv, "data.") for inv in page["data"]]
     return page

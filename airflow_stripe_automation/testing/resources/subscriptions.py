@@ -61,7 +61,7 @@ from ..templates import clone
 from . import invoice_items, invoices, payment_methods, prices
 
 family = ResourceFamily("subscriptions")
-family.object_type("subscription", indexes=("customer", "status"))
+family.object_type("subscription", indexes=("customer", "status"), embeds=("items",))
 family.object_type("subscription_item", indexes=("subscription",))
 
 INCOMPLETE_EXPIRY = 23 * 3600
@@ -703,8 +703,9 @@ def _price_updated(store, event: dict[str, Any]) -> None:
     price = store.get("price", event["data"]["object"]["id"])
     if price is None:
         return
-    for _, item in store.scan("subscription_item"):
-        if item["price"]["id"] == price["id"]:
+    for _, listed in store.scan("subscription_item"):
+        if listed["price"]["id"] == price["id"]:
+            item = store.require("subscription_item", listed["id"])  # scan() reads; the stored item changes
             item["price"] = clone(price)
             item["plan"] = _plan(price)
 
