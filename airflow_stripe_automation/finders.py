@@ -146,17 +146,30 @@ class Finder:
         :param source: ``"auto"``, ``"events"`` or ``"list"``
         """
         source, why = self.choose_source(client, window, source)
+        ordered = sorted(self.iter_matches(client, window, source), key=lambda s: (s.get("created") or 0, s["id"]))
+        return Found(ordered, source, why)
+
+    def iter_matches(self, client: stripe.StripeClient, window: Window, source: str) -> Iterator[dict[str, Any]]:
+        """
+        Yield each match's summary once, as the list pages arrive (in the API's order, newest first).
+
+        What :meth:`find` sorts; a sweep that hands work on in batches can take them from here
+        without holding every match: only the ids already matched are kept.
+
+        :param client: a Stripe client (only its list and retrieve methods are used)
+        :param window: the window to search
+        :param source: ``"events"`` or ``"list"``, as :meth:`choose_source` decided
+        """
         candidates = self.from_events(client, window) if source == "events" else self.from_objects(client, window)
-        matches: dict[str, dict[str, Any]] = {}
+        matched: set[str] = set()
         for obj in candidates:
             # Events come newest first: the first snapshot of an object is its latest in the window.
-            if obj.get("id") in matches or not self.keep(obj):
+            if obj.get("id") in matched or not self.keep(obj):
                 continue
             summary = self.summary(client, obj, window)
             if self.accept(summary) and (self.condition is None or conditions.evaluate(self.condition, summary)):
-                matches[obj["id"]] = summary
-        ordered = sorted(matches.values(), key=lambda s: (s.get("created") or 0, s["id"]))
-        return Found(ordered, source, why)
+                matched.add(obj["id"])
+                yield summary
 
     def choose_source(self, client: stripe.StripeClient, window: Window, source: str) -> tuple[str, str]:
         """Return ``("events" | "list", why)`` for this window (see the module docstring)."""

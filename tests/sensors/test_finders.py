@@ -169,3 +169,97 @@ def test_failed_payments_read_their_interval_from_the_prices_not_one_subscriptio
     )
     assert not [p for p in reads if p.startswith("/v1/subscriptions")]  # no read per object
     assert reads.count("/v1/prices") == 1
+
+
+def _seed_in_window(server, start: int, count: int, make) -> None:
+    for i in range(count):
+        server.set_clock(start + i, pin=True)
+        make(i)
+    server.set_clock(now())
+
+
+def _pay(server, i: int) -> dict:
+    params = {"amount": 1000 + i, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+    return server.call("POST", "/v1/payment_intents", params)
+
+
+def _open_invoice(server, i: int, due_in: int = 0) -> dict:
+    cus = server.call("POST", "/v1/customers", {"email": f"c{i}@example.com"})
+    due = server.now() + 7 * DAY
+    invoice = server.call(
+        "POST", "/v1/invoices", {"customer": cus["id"], "collection_method": "send_invoice", "due_date": due}
+    )
+    server.call("POST", "/v1/invoiceitems", {"customer": cus["id"], "invoice": invoice["id"], "amount": 50000 + i})
+    return server.call("POST", f"/v1/invoices/{invoice['id']}/finalize")
+
+
+def _subscription(server, i: int, card: str, state: dict) -> dict:
+    if "price" not in state:
+        price = {
+            "currency": "usd",
+            "unit_amount": 9900,
+            "product_data": {"name": "Plan"},
+            "recurring": {"interval": "year"},
+        }
+        state["price"] = server.call("POST", "/v1/prices", price)["id"]
+    cus = server.call(
+        "POST", "/v1/customers", {"payment_method": card, "invoice_settings": {"default_payment_method": card}}
+    )
+    return server.call("POST", "/v1/subscriptions", {"customer": cus["id"], "items": [{"price": state["price"]}]})
+
+
+SWEEPS = {
+    "events": (lambda: EventFinder(event_types=["charge.refunded"]), lambda s, i, st: s.call(
+        "POST", "/v1/refunds", {"payment_intent": _pay(s, i)["id"]}), 0),
+    "payment_succeeded": (PaymentSucceededFinder, lambda s, i, st: _pay(s, i), 0),
+    "customer_created": (CustomerCreatedFinder, lambda s, i, st: s.call("POST", "/v1/customers", {}), 0),
+    "early_fraud_warning": (EarlyFraudWarningFinder, lambda s, i, st: s.create_early_fraud_warning(
+        _pay(s, i)["latest_charge"]), 0),
+    "subscription_canceled": (SubscriptionCanceledFinder, lambda s, i, st: s.call(
+        "DELETE", f"/v1/subscriptions/{_subscription(s, i, 'pm_card_visa', st)['id']}"), 0),
+    "invoice_paid": (InvoicePaidFinder, lambda s, i, st: s.call(
+        "POST", f"/v1/invoices/{_open_invoice(s, i)['id']}/pay", {"paid_out_of_band": True}), 0),
+    "invoice_overdue": (InvoiceOverdueFinder, lambda s, i, st: _open_invoice(s, i), 7 * DAY),
+    "subscription_payment_failed": (SubscriptionPaymentFailedFinder, lambda s, i, st: _subscription(
+        s, i, "pm_card_chargeCustomerFail", st), 0),
+}  # fmt: skip
+
+
+def _sources(name: str) -> list[str]:
+    """Each way a finder can read: the auto choice, and the list APIs forced where auto reads events."""
+    finder = SWEEPS[name][0]()
+    return ["auto", "list"] if finder.event_types and not finder.list_is_exact and name != "events" else ["auto"]
+
+
+@pytest.mark.parametrize(("name", "source"), [(n, s) for n in SWEEPS for s in _sources(n)])
+def test_a_sweep_reads_one_list_page_per_100_objects_and_no_object_on_its_own(stripe_server, name, source):
+    """250 matches: 3 pages, plus at most a look at Stripe's clock (events) and one price listing."""
+    make, seed, shift = SWEEPS[name]
+    start = now() - 2 * 3600  # recent: an incomplete subscription expires (its invoice voided) after 23 h
+    state: dict = {}
+    _seed_in_window(stripe_server, start, 250, lambda i: seed(stripe_server, i, state))
+    before = len(stripe_server.requests)
+    found = make().find(stripe_server.client(), Window(start + shift, start + 250 + shift), source)
+    reads = stripe_server.requests[before:]
+    assert len(found.matches) == 250
+    pages = [r for r in reads if r["path"] not in ("/v1/prices",) and r["params"].get("limit") == "100"]
+    assert len(pages) == 3, [r["path"] for r in reads]
+    extra = [r for r in reads if r not in pages]
+    assert all(
+        r["params"].get("limit") == "1" and r["path"] == "/v1/events" or r["path"] == "/v1/prices" for r in extra
+    )
+    assert len(extra) <= 2 and all(r["method"] == "GET" for r in reads)
+
+
+def test_matches_stream_page_by_page(stripe_server, stripe_client):
+    start = now() - 5 * DAY
+    _seed_in_window(stripe_server, start, 250, lambda i: stripe_server.call("POST", "/v1/customers", {}))
+    window = Window(start, start + 250)
+    before = len(stripe_server.requests)
+    streamed = CustomerCreatedFinder().iter_matches(stripe_client, window, "list")
+    first = next(streamed)
+    assert len(stripe_server.requests) - before == 1  # one page read, not the whole window
+    rest = [first, *streamed]
+    assert len(stripe_server.requests) - before == 3
+    found = CustomerCreatedFinder().find(stripe_client, window).matches
+    assert sorted(rest, key=lambda m: (m["created"], m["id"])) == found and len(found) == 250
