@@ -50,12 +50,13 @@ def _timed(fn: Any, repeat: int) -> float:
     return statistics.median(samples) * 1000
 
 
-def child(n: int, repeat: int, via: str) -> dict[str, Any]:
+def child(n: int, repeat: int, via: str, renewals: int = 0) -> dict[str, Any]:
     """Seed ``n`` invoice sets in this process and measure; the result as a JSON-ready dict.
 
     :param n: how many invoice sets
     :param repeat: samples per latency
     :param via: ``call`` (in-process) or ``http`` (POSTs with an idempotency key each, as the SDK sends)
+    :param renewals: monthly subscriptions, paid once, whose renewal during the seeding is declined
     """
     from airflow_stripe_automation.testing import LocalStripeServer
     from airflow_stripe_automation.testing.forms import encode
@@ -82,6 +83,27 @@ def child(n: int, repeat: int, via: str) -> dict[str, Any]:
     start_ts = server.now() - n * STEP  # the newest set is created about now
     invoice_ids: list[str] = []
     started = time.perf_counter()
+    renewed_by = start_ts
+    if renewals:
+        server.set_clock(start_ts - 28 * 86400, pin=True)
+        price = post(
+            "/v1/prices",
+            {
+                "currency": "usd",
+                "unit_amount": 2000,
+                "product_data": {"name": "Monthly"},
+                "recurring": {"interval": "month"},
+            },
+        )
+    for j in range(renewals):
+        # paid once with a good card, then a declining one: the renewal fails when the clock passes it
+        server.set_clock(start_ts - 28 * 86400 + j * STEP, pin=True)
+        card = {"payment_method": "pm_card_visa", "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+        cus = post("/v1/customers", {"email": f"r{j}@example.com", **card})
+        sub = post("/v1/subscriptions", {"customer": cus["id"], "items": [{"price": price["id"]}]})
+        failing = post("/v1/payment_methods/pm_card_chargeCustomerFail/attach", {"customer": cus["id"]})
+        post(f"/v1/customers/{cus['id']}", {"invoice_settings": {"default_payment_method": failing["id"]}})
+        renewed_by = max(renewed_by, sub["items"]["data"][0]["current_period_end"] + 2 * 3600)
     for i in range(n):
         server.set_clock(start_ts + i * STEP, pin=True)
         cus = post("/v1/customers", {"email": f"c{i}@example.com", "name": f"Customer {i}"})
@@ -98,17 +120,14 @@ def child(n: int, repeat: int, via: str) -> dict[str, Any]:
         if i < PAID:
             post(f"/v1/invoices/{inv['id']}/pay", {"paid_out_of_band": True})
         invoice_ids.append(inv["id"])
+    server.set_clock(max(start_ts + n * STEP, renewed_by))  # every renewal has been attempted
     seed_s = time.perf_counter() - started
-    server.set_clock(start_ts + n * STEP)
     gc.collect()
     after = rss_mb()
 
     with server.state.lock:
         store = server.state.store
-        counts = {
-            t: store.count(t) for t in ("customer", "invoice", "invoiceitem", "payment_intent", "invoice_payment")
-        }
-        counts["event"] = store.count("event")
+        counts = {t: store.count(t) for t in store.types if store.count(t)}
     objects = sum(counts.values())
 
     mid = n // 2
@@ -144,7 +163,9 @@ def child(n: int, repeat: int, via: str) -> dict[str, Any]:
         "open + due_date window, deep page": get(
             "/v1/invoices", {"status": "open", "due_date": due_window, "limit": 100, "starting_after": deep_invoice}
         ),
-        "status=paid (10, oldest)": get("/v1/invoices", {"status": "paid", "limit": 100}, min(PAID, n)),
+        "status=paid (10 oldest, + renewals' first)": get(
+            "/v1/invoices", {"status": "paid", "limit": 100}, min(100, min(PAID, n) + renewals)
+        ),
         "events type=invoice.finalized, first page": get("/v1/events", {"type": "invoice.finalized", "limit": 100}),
         "events type=invoice.finalized, deep page": get(
             "/v1/events", {"type": "invoice.finalized", "limit": 100, "starting_after": deep_event}
@@ -162,6 +183,7 @@ def child(n: int, repeat: int, via: str) -> dict[str, Any]:
     return {
         "n": n,
         "via": via,
+        "renewals": renewals,
         "seed_s": seed_s,
         "sets_per_s": n / seed_s,
         "rss_before_mb": before,
@@ -185,17 +207,19 @@ def main() -> None:
         default="call",
         help="seed in-process (call) or over HTTP with an idempotency key per POST, as the SDK does (slower)",
     )
+    parser.add_argument("--renewals", type=int, default=0, help="also this many failing monthly renewals")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.repeat, args.via)))
+        print(json.dumps(child(args.child, args.repeat, args.via, args.renewals)))
         return
 
     results = []
     for n in args.sizes:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), "--repeat", str(args.repeat), "--via", args.via],
+            [sys.executable, __file__, "--child", str(n), "--repeat", str(args.repeat), "--via", args.via]
+            + ["--renewals", str(args.renewals)],
             check=True,
             capture_output=True,
             text=True,
@@ -213,7 +237,10 @@ def main() -> None:
         ("  of which events", lambda r: f"{r['objects']['event']:,}"),
         (f"seeding ({args.via}), sets/s", lambda r: f"{r['sets_per_s']:,.0f}"),
         ("RSS added by seeding, MB", lambda r: f"{r['rss_delta_mb']:,.0f}"),
-        ("KB per invoice set", lambda r: f"{r['kb_per_invoice_set']:.1f}"),
+        (
+            "KB per invoice set" + (f" (+ {args.renewals:,} renewals)" if args.renewals else ""),
+            lambda r: f"{r['kb_per_invoice_set']:.1f}",
+        ),
         ("KB per stored object", lambda r: f"{r['kb_per_object']:.2f}"),
     ]
     for label, cell in rows:
