@@ -48,6 +48,7 @@ class ResourceFamily:
         fixture_name: str | None = None,
         ranges: tuple[str, ...] = (),
         embeds: tuple[str, ...] = (),
+        frozen: bool = False,
     ) -> ObjectType:
         """Declare a stored type; prefix and id length default to those of Stripe's fixture id.
 
@@ -59,6 +60,8 @@ class ResourceFamily:
         :param ranges: top-level integer fields lists filter by range (e.g. ``due_date``)
         :param embeds: top-level lists (``{"data": [...]}``) holding other stored objects themselves
             (a subscription's ``items``): they stay the same dicts as the stored ones
+        :param frozen: objects never change once stored (events), so a request that only read them
+            does not have to check them for changes
         """
         example_id = str(fixture(fixture_name or name).get("id", ""))
         head, _, tail = example_id.partition("_")
@@ -71,6 +74,7 @@ class ResourceFamily:
             fixture=fixture_name or name,
             ranges=ranges,
             embeds=embeds,
+            frozen=frozen,
         )
         self.types.append(otype)
         return otype

@@ -78,6 +78,7 @@ class ObjectType:
     fixture: str = ""
     ranges: tuple[str, ...] = ()  # top-level integer fields filtered by ranges, e.g. "due_date"
     embeds: tuple[str, ...] = ()  # top-level lists (``{"data": [...]}``) of other stored objects
+    frozen: bool = False  # never changed once stored (events): packed once, never checked for changes
 
 
 @dataclass(frozen=True)
@@ -488,6 +489,8 @@ class Store:
         """
         opened = self._open
         for seq, (obj, raw) in opened.items():
+            if raw is not None and self._table_of(seq).type.frozen:
+                continue  # only read: an event is never changed once recorded
             new = dump(self._packable(seq, obj))
             if new != raw:
                 self._blobs[seq] = self._codec.pack(self._kind(seq, obj), new, self._template(seq, obj))

@@ -16,7 +16,7 @@ from ..registry import Ctx, ResourceFamily
 from ..store import EVENT_RETENTION
 
 family = ResourceFamily("events")
-family.object_type("event", indexes=("type",))
+family.object_type("event", indexes=("type",), frozen=True)
 
 
 @family.get("/v1/events")
