@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -313,6 +314,10 @@ class StripeBaseOperator(BaseOperator):
         """Act on one object (``stripe_object``, templates rendered for it); what subclasses provide."""
         raise NotImplementedError
 
+    def batch_session(self) -> AbstractContextManager[Any]:
+        """What a batch task holds open while it works through its batch (a mail server connection…); none here."""
+        return nullcontext()
+
     def _batch_objects(self) -> list[Any] | None:
         # Set when stripe_object rendered to a list; never at parse time (__init__ only stores arguments).
         return getattr(self, "_batch", None)
@@ -326,6 +331,31 @@ class StripeBaseOperator(BaseOperator):
         report = BatchReport(len(batch))
         resolved: dict[int, Any] = {}  # what the templates' XComArgs resolved to: read once per batch
         self.log.info("Working through a batch of %d objects.", len(batch))
+        with self.batch_session():
+            self._work_through(context, batch, raw, jinja_env, skipped_before, report, resolved)
+        self.stripe_object = batch
+        if report.skipped:
+            context["ti"].xcom_push(key=SKIPPED_KEY, value=report.skipped)
+        self.log.info("Batch finished: %s.", report.summary())
+        if report.failures:
+            permanent = all(isinstance(err, AirflowFailException) for _, _, err in report.failures)
+            raise (StripeBatchFailed if permanent else StripeBatchIncomplete)(report.failure_message())
+        self._batch_results = report.results
+        if not report.done_count:
+            raise AirflowSkipException(f"all {report.size} objects of the batch were skipped")
+        return report.results
+
+    def _work_through(
+        self,
+        context: Context,
+        batch: list[Any],
+        raw: dict[str, Any],
+        jinja_env: Any,
+        skipped_before: set[int],
+        report: BatchReport,
+        resolved: dict[int, Any],
+    ) -> None:
+        """Render, check and act on each object of ``batch`` in turn, recording each outcome in ``report``."""
         for position, obj in enumerate(batch):
             label = object_label(obj, position)
             if obj is None or position in skipped_before:
@@ -360,17 +390,6 @@ class StripeBaseOperator(BaseOperator):
                 report.fail(position, label, err)
                 continue
             report.done(result)
-        self.stripe_object = batch
-        if report.skipped:
-            context["ti"].xcom_push(key=SKIPPED_KEY, value=report.skipped)
-        self.log.info("Batch finished: %s.", report.summary())
-        if report.failures:
-            permanent = all(isinstance(err, AirflowFailException) for _, _, err in report.failures)
-            raise (StripeBatchFailed if permanent else StripeBatchIncomplete)(report.failure_message())
-        self._batch_results = report.results
-        if not report.done_count:
-            raise AirflowSkipException(f"all {report.size} objects of the batch were skipped")
-        return report.results
 
     def _skipped_upstream(self, context: Context) -> set[int]:
         """The positions an upstream batch task skipped, which this task skips too (trigger rule ``all_success``)."""

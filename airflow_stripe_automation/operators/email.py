@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -146,17 +147,15 @@ class StripeSendEmailOperator(StripeBaseOperator):
                 )
                 return {**summary, "sent": False, "already_done": True}
 
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
-            smtp.send_email_smtp(
-                to=to,
-                cc=cc or None,
-                subject=str(self.subject),
-                html_content=self.render_html(),
-                from_email=self.from_email,
-                custom_headers={"X-Airflow-Stripe-Object": target or ""},
-            )
+        mail = {
+            "to": to,
+            "cc": cc or None,
+            "subject": str(self.subject),
+            "html_content": self.render_html(),
+            "from_email": self.from_email,
+            "custom_headers": {"X-Airflow-Stripe-Object": target or ""},
+        }
+        self._send(mail)
         self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", self.subject)
         if carrier and key and mark:
             self.hook.update_metadata(
@@ -165,6 +164,42 @@ class StripeSendEmailOperator(StripeBaseOperator):
                 idempotency_key=f"{key.idempotency_key}/mail-mark",
             )
         return {**summary, "sent": True, "already_done": False}
+
+    @contextmanager
+    def batch_session(self) -> Iterator[None]:
+        """A batch's mails share one connection per SMTP connection id (opened at the first mail)."""
+        self._smtp_open: dict[str, Any] = {}
+        try:
+            yield
+        finally:
+            for hook in self._smtp_open.values():
+                _close(hook)
+            self._smtp_open = {}
+
+    def _send(self, mail: dict[str, Any]) -> None:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        open_hooks = getattr(self, "_smtp_open", None)
+        if open_hooks is None:  # one object: a connection of its own
+            with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
+                smtp.send_email_smtp(**mail)
+            return
+        conn_id = str(self.smtp_conn_id)
+        if conn_id not in open_hooks:
+            open_hooks[conn_id] = SmtpHook(smtp_conn_id=conn_id).__enter__()
+        try:
+            open_hooks[conn_id].send_email_smtp(**mail)
+        except Exception:
+            # A connection that failed once is not trusted again: the next mail opens a new one.
+            _close(open_hooks.pop(conn_id))
+            raise
+
+
+def _close(hook: Any) -> None:
+    try:
+        hook.__exit__(None, None, None)
+    except Exception:  # noqa: S110 - closing a broken connection may fail; nothing to do about it
+        pass
 
 
 def _id(value: Any) -> str | None:
