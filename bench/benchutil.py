@@ -1,7 +1,7 @@
-"""What the bench scripts share: the machine line, a quiet throw-away Airflow home, RSS and CPU readings, tables.
+"""What the bench scripts share: the machine line, a quiet throw-away Airflow home, timings, RSS and CPU, tables.
 
-Not a benchmark itself; ``bench/dag_parse.py`` and ``bench/deferred_waits.py`` import it (they run
-as scripts, so ``bench/`` is on ``sys.path``). Nothing here imports Airflow: the scripts set the
+Not a benchmark itself; the bench scripts import it (they run as scripts, so ``bench/`` is on
+``sys.path``). Nothing here imports Airflow: the scripts set the
 environment first, because Airflow reads its configuration when first imported.
 """
 
@@ -14,7 +14,8 @@ import resource
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -94,6 +95,16 @@ def cpu_seconds() -> float:
 def open_fds(pid: int | str = "self") -> int:
     """How many file descriptors (sockets included) a process holds."""
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def timed_ms(fn: Callable[[], object], repeat: int = 50) -> float:
+    """The median wall time of ``fn()`` over ``repeat`` calls, in milliseconds."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return median(samples) * 1000
 
 
 def median(values: Sequence[float]) -> float:

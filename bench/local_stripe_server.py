@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import time
 
+from benchutil import timed_ms
+
 from airflow_stripe_automation.testing import LocalStripeServer
-
-
-def _timed(fn, repeat: int = 50) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def main() -> None:
@@ -37,18 +29,18 @@ def main() -> None:
         ids = [client.v1.customers.create(params={"email": f"c{i}@example.com"}).id for i in range(args.objects)]
         create_rate = args.objects / (time.perf_counter() - start)
 
-        first_page = _timed(lambda: client.v1.customers.list(params={"limit": 100}))
+        first_page = timed_ms(lambda: client.v1.customers.list(params={"limit": 100}))
         deep = ids[len(ids) // 10]
-        deep_page = _timed(lambda: client.v1.customers.list(params={"limit": 100, "starting_after": deep}))
-        retrieve = _timed(lambda: client.v1.customers.retrieve(ids[len(ids) // 2]))
-        by_email = _timed(lambda: client.v1.customers.list(params={"email": f"c{len(ids) // 3}@example.com"}))
+        deep_page = timed_ms(lambda: client.v1.customers.list(params={"limit": 100, "starting_after": deep}))
+        retrieve = timed_ms(lambda: client.v1.customers.retrieve(ids[len(ids) // 2]))
+        by_email = timed_ms(lambda: client.v1.customers.list(params={"email": f"c{len(ids) // 3}@example.com"}))
 
         start = time.perf_counter()
         walked = sum(1 for _ in client.v1.customers.list(params={"limit": 100}).auto_paging_iter())
         walk = time.perf_counter() - start
 
         client.v1.customers.create(params={"email": "same@example.com"}, options={"idempotency_key": "bench"})
-        replay = _timed(
+        replay = timed_ms(
             lambda: client.v1.customers.create(
                 params={"email": "same@example.com"}, options={"idempotency_key": "bench"}
             )

@@ -22,12 +22,13 @@ import gc
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 import uuid
 from typing import Any
+
+from benchutil import timed_ms
 
 STEP = 10  # seconds of server time between two invoice sets
 WINDOW = 500  # invoices in the filtered due_date window
@@ -39,15 +40,6 @@ def rss_mb() -> float:
     """The resident set size of this process now (not the peak), in MiB."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _timed(fn: Any, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def child(n: int, repeat: int, via: str, renewals: int = 0) -> dict[str, Any]:
@@ -176,7 +168,7 @@ def child(n: int, repeat: int, via: str, renewals: int = 0) -> dict[str, Any]:
         "retrieve invoice": get(f"/v1/invoices/{deep_invoice}", {}),
         "SDK: invoices first page (StripeObjects)": lambda: client.v1.invoices.list(params={"limit": 100}),
     }
-    latency = {name: _timed(fn, repeat) for name, fn in cases.items()}
+    latency = {name: timed_ms(fn, repeat) for name, fn in cases.items()}
     conn.close()
     server.stop()
     delta = after - before
