@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -49,8 +50,14 @@ def references(source: str) -> tuple[set[str], set[str]]:
 
     :param source: a Jinja template (raises ``jinja2.TemplateSyntaxError`` if it is not one)
     """
-    env = _parse_env()
-    tree = env.parse(source)
+    names, steps = _references(source)
+    return set(names), set(steps)
+
+
+# The DAG processor checks the same templates on every parse of a recipe: each is read once per process.
+@lru_cache(maxsize=4096)
+def _references(source: str) -> tuple[frozenset[str], frozenset[str]]:
+    tree = _parse_env().parse(source)
     names = meta.find_undeclared_variables(tree)
     steps: set[str] = set()
     lookups: list[nodes.Getattr | nodes.Getitem] = [*tree.find_all(nodes.Getattr), *tree.find_all(nodes.Getitem)]
@@ -62,7 +69,7 @@ def references(source: str) -> tuple[set[str], set[str]]:
                 steps.add(node.arg.value)
     if STEPS_NAME in names and not steps:
         steps.add("")  # `steps` used without naming a step: reported by the builder
-    return set(names), steps
+    return frozenset(names), frozenset(steps)
 
 
 class _AnyName(dict):
@@ -82,6 +89,7 @@ def _any_filter(value: Any, *args: Any, **kwargs: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=1)
 def _parse_env() -> jinja2.Environment:
     # Filters come from Airflow, the DAG and operators (money, ds_add…): which exist is the
     # renderer's business; here we only read which names a template uses.
@@ -103,10 +111,21 @@ def method_lookups(source: str) -> list[str]:
 
     :param source: a Jinja template
     """
+    return list(_method_lookups(source))
+
+
+@lru_cache(maxsize=4096)
+def _method_lookups(source: str) -> tuple[str, ...]:
     tree = _parse_env().parse(source)
     called = {id(node.node) for node in tree.find_all(nodes.Call)}
-    return sorted(
-        {node.attr for node in tree.find_all(nodes.Getattr) if node.attr in _MAPPING_METHODS and id(node) not in called}
+    return tuple(
+        sorted(
+            {
+                node.attr
+                for node in tree.find_all(nodes.Getattr)
+                if node.attr in _MAPPING_METHODS and id(node) not in called
+            }
+        )
     )
 
 
