@@ -31,6 +31,7 @@ from airflow_stripe_automation.batches import split, ticket
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, retryable_errors, translate
 from airflow_stripe_automation.finders import SOURCES, Finder, FinderError, Found
 from airflow_stripe_automation.hooks.stripe import StripeHook
+from airflow_stripe_automation.operators.base import validate_count
 from airflow_stripe_automation.rendered import is_unset
 from airflow_stripe_automation.triggers.objects import StripeObjectsTrigger
 from airflow_stripe_automation.windows import InvalidWindowError, Window, resolve_window
@@ -197,12 +198,7 @@ class StripeWindowSensor(BaseSensorOperator):
 
     def requested_batch_size(self) -> int | None:
         """``batch_size`` as a number (a rendered template is text), None when unset; refused if not positive."""
-        if is_unset(self.batch_size):
-            return None
-        text = str(self.batch_size).strip()
-        if isinstance(self.batch_size, bool) or not text.isdigit() or int(text) <= 0:
-            raise StripeInputError(f"batch_size must be a positive whole number, got {self.batch_size!r}")
-        return int(text)
+        return None if is_unset(self.batch_size) else validate_count(self.batch_size, "batch_size")
 
     def poke(self, context: Context) -> PokeReturnValue:
         finder, window = self._prepared(context)

@@ -56,7 +56,7 @@ def _context(start: int, end: int) -> dict:
         ({"since": "2026-02-01", "until": "2026-01-01"}, r"since \(2026-02-01T00:00:00Z\) must be before until"),
         ({"source": "webhooks"}, "source must be one of auto, events, list"),
         ({"condition": {"field": "amount_due", "op": "bigger", "value": 500}}, "unknown op 'bigger'"),
-        ({"batch_size": 0}, "batch_size must be a positive whole number, got 0"),
+        ({"batch_size": 0}, "batch_size must be greater than zero, got 0"),
         ({"batch_size": "ten"}, "batch_size must be a positive whole number, got 'ten'"),
     ],
 )
