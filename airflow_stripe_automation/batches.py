@@ -114,10 +114,40 @@ def batch_label(batch: Sequence[Any]) -> str:
     return f"{first} ({len(batch)})" if len(batch) == 1 else f"{first} … {last} ({len(batch)})"
 
 
+class CarriedFailure(Exception):
+    """
+    A failure recorded before a deferral, kept as text: an exception does not survive being serialised.
+
+    :param kind: the original exception's class name
+    :param message: what it said
+    :param permanent: whether retrying cannot help (it was an ``AirflowFailException``)
+    """
+
+    def __init__(self, kind: str, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.permanent = permanent
+
+
+def failure_kind(error: BaseException) -> str:
+    """The name a failure is reported under: its class, or the original's for a carried one."""
+    return error.kind if isinstance(error, CarriedFailure) else type(error).__name__
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether retrying the task cannot help this failure (an ``AirflowFailException``, carried or not)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return error.permanent if isinstance(error, CarriedFailure) else isinstance(error, AirflowFailException)
+
+
 @dataclass
 class BatchReport:
     """
     What one batch task did with each of its objects.
+
+    A task that defers (a grace period, a retry schedule) carries its report through the deferral
+    as :meth:`as_state` and gets it back with :meth:`from_state`.
 
     :param size: the number of objects in the batch
     """
@@ -131,15 +161,25 @@ class BatchReport:
         """Record the next object as done, with what the action returned."""
         self.results.append(result)
 
+    def settle(self, position: int, result: Any) -> None:
+        """Replace what the object at ``position`` has so far (a deferred object finishing later)."""
+        self.results[position] = result
+
     def skip(self, position: int) -> None:
         """Record the object at ``position`` as skipped: nothing was done, by design."""
         self.skipped.append(position)
-        self.results.append(None)
+        self._put(position, None)
 
     def fail(self, position: int, label: str, error: BaseException) -> None:
         """Record the object at ``position`` as failed with ``error``; the others go on."""
         self.failures.append((position, label, error))
-        self.results.append(None)
+        self._put(position, None)
+
+    def _put(self, position: int, value: Any) -> None:
+        if position < len(self.results):
+            self.results[position] = value
+        else:
+            self.results.append(value)
 
     @property
     def done_count(self) -> int:
@@ -151,7 +191,29 @@ class BatchReport:
 
     def failure_message(self) -> str:
         """The failed objects and why, for the task's exception (the first ones; the log has all)."""
-        named = "; ".join(f"{label}: {type(err).__name__}: {err}" for _, label, err in self.failures[:_NAMED_FAILURES])
+        named = "; ".join(f"{label}: {failure_kind(err)}: {err}" for _, label, err in self.failures[:_NAMED_FAILURES])
         more = len(self.failures) - _NAMED_FAILURES
         rest = f"; and {more} more (see the log)" if more > 0 else ""
         return f"{len(self.failures)} of {self.size} objects failed ({self.summary()}): {named}{rest}"
+
+    def as_state(self) -> dict[str, Any]:
+        """The report as JSON-serialisable data, to travel in a deferral (results must be JSON already)."""
+        return {
+            "size": self.size,
+            "results": self.results,
+            "skipped": self.skipped,
+            "failures": [[p, label, failure_kind(e), str(e), is_permanent(e)] for p, label, e in self.failures],
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> BatchReport:
+        """The report :meth:`as_state` gave, failures carried as :class:`CarriedFailure`."""
+        return cls(
+            size=int(state["size"]),
+            results=list(state["results"]),
+            skipped=[int(p) for p in state["skipped"]],
+            failures=[
+                (int(p), str(lab), CarriedFailure(kind, msg, bool(perm)))
+                for p, lab, kind, msg, perm in state["failures"]
+            ],
+        )

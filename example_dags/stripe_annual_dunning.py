@@ -31,18 +31,22 @@ with DAG(
         "max_attempts": Param(8, type="integer", minimum=1, maximum=25, description="Payment retries."),
         "retry_window_days": Param(60, type="number", exclusiveMinimum=0, description="Spread retries over this."),
         "grace_days": Param(7, type="number", minimum=0, description="Wait after the last retry; 0 for none."),
+        "batch_size": Param(
+            100, type="integer", minimum=1, description="Objects per mapped task (more are batched, never dropped)."
+        ),
     },
     doc_md="""
 ### R5 — Smart dunning for annual subscribers
 
-Daily sweep over the run's data interval (or `since`/`until` from the run conf): every failed payment
-of a **yearly** subscription's invoice gets its own mapped group of tasks:
+Daily sweep over the run's data interval (or `since`/`until` from the run conf): the failed payments
+of **yearly** subscriptions' invoices are handed on in batches of `batch_size`, one mapped group of
+tasks per batch, each invoice with its own schedule, keys and log lines:
 
 1. `retry_policy` tries to pay the invoice up to `max_attempts` times spread over `retry_window_days`
    (smart-retries style), deferring between attempts: no worker slot is held.
 2. Paid (by a retry or by the customer)? The remaining steps are skipped.
 3. Otherwise `grace_period` waits `grace_days` after the last attempt, also deferred, for manual
-   outreach.
+   outreach (a batch waits until the latest of its invoices' grace periods ends).
 4. `recheck_invoice` reads the invoice again: an invoice paid during the grace period is left alone.
 5. `cancel_subscription`, then `mark_uncollectible`.
 
@@ -50,12 +54,15 @@ Every write carries an idempotency key per invoice and step; replaying a window 
 """,
 ) as dag:
     failed = StripeSubscriptionPaymentFailedSensor(
-        task_id="subscription_payment_failed", interval="year", wait_for_match=False
+        task_id="subscription_payment_failed",
+        interval="year",
+        wait_for_match=False,
+        batch_size="{{ params.batch_size }}",
     )
 
     @task_group
     def each_failed_invoice(invoice):
-        """The dunning flow of one invoice."""
+        """The dunning flow of one batch of invoices, each on its own schedule."""
         retry = StripeInvoiceRetryOperator(
             task_id="retry_policy",
             stripe_object=invoice,

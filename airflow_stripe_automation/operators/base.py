@@ -18,13 +18,13 @@ and runs ``execute_one`` once per object, with that object as ``obj``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_stripe_automation.batches import (
     BATCH_POSITION,
@@ -34,6 +34,7 @@ from airflow_stripe_automation.batches import (
     BatchReport,
     batch_label,
     is_batch,
+    is_permanent,
     object_label,
     redeemed,
 )
@@ -188,7 +189,7 @@ class StripeBaseOperator(BaseOperator):
     operator_extra_links = (StripeDashboardLink(),)
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"
-    #: whether the operator can work through a batch; one that defers per object cannot
+    #: whether the operator can work through a batch; a subclass that can only act on one object at a time says False
     batchable: ClassVar[bool] = True
 
     def __init__(
@@ -284,7 +285,7 @@ class StripeBaseOperator(BaseOperator):
         if is_batch(self.stripe_object):
             if not self.batchable:
                 raise StripeInputError(
-                    f"{self.task_id} acts on one object at a time (it defers per object) and was given a batch of "
+                    f"{self.task_id} acts on one object at a time (batchable = False) and was given a batch of "
                     f"{len(self.stripe_object)}: map it over single objects (a sensor without batch_size)"
                 )
             self._batch = [dict(o) if isinstance(o, Mapping) else o for o in self.stripe_object]
@@ -324,6 +325,17 @@ class StripeBaseOperator(BaseOperator):
 
     def _execute_batch(self, context: Context, batch: list[Any]) -> list[Any]:
         """Run ``execute_one`` per object of ``batch``; report each skip and failure; fail at the end if any failed."""
+        return self._finish_batch(context, batch, self._act_on_batch(context, batch, self.execute_one))
+
+    def _act_on_batch(self, context: Context, batch: list[Any], act: Callable[[Context], Any]) -> BatchReport:
+        """
+        Render, check and ``act`` on each object of ``batch`` in turn; what each gave, skipped or failed.
+
+        :param context: the task's context (each object gets a copy, with ``obj`` and ``batch_position``)
+        :param batch: the objects
+        :param act: what is done with one object, given its context: ``execute_one``, or for an
+            operator that defers, the first step of its work on the object
+        """
         raw = {name: getattr(self, name) for name in self.template_fields if name != "stripe_object"}
         jinja_env = self.get_template_env()
         jinja_env.filters.setdefault("money", money_or_text)
@@ -332,13 +344,18 @@ class StripeBaseOperator(BaseOperator):
         resolved: dict[int, Any] = {}  # what the templates' XComArgs resolved to: read once per batch
         self.log.info("Working through a batch of %d objects.", len(batch))
         with self.batch_session():
-            self._work_through(context, batch, raw, jinja_env, skipped_before, report, resolved)
+            self._work_through(context, batch, raw, jinja_env, skipped_before, report, resolved, act)
+        self.stripe_object = batch
+        return report
+
+    def _finish_batch(self, context: Context, batch: list[Any], report: BatchReport) -> list[Any]:
+        """Hand on what the batch did: the skipped positions, the results; fail naming each failed object."""
         self.stripe_object = batch
         if report.skipped:
             context["ti"].xcom_push(key=SKIPPED_KEY, value=report.skipped)
         self.log.info("Batch finished: %s.", report.summary())
         if report.failures:
-            permanent = all(isinstance(err, AirflowFailException) for _, _, err in report.failures)
+            permanent = all(is_permanent(err) for _, _, err in report.failures)
             raise (StripeBatchFailed if permanent else StripeBatchIncomplete)(report.failure_message())
         self._batch_results = report.results
         if not report.done_count:
@@ -354,8 +371,9 @@ class StripeBaseOperator(BaseOperator):
         skipped_before: set[int],
         report: BatchReport,
         resolved: dict[int, Any],
+        act: Callable[[Context], Any],
     ) -> None:
-        """Render, check and act on each object of ``batch`` in turn, recording each outcome in ``report``."""
+        """Render, check and ``act`` on each object of ``batch`` in turn, recording each outcome in ``report``."""
         for position, obj in enumerate(batch):
             label = object_label(obj, position)
             if obj is None or position in skipped_before:
@@ -380,7 +398,7 @@ class StripeBaseOperator(BaseOperator):
                     self.log.info("%s: skipped (condition not met: %s).", label, self.condition)
                     report.skip(position)
                     continue
-                result = self.execute_one(one)
+                result = act(one)
             except AirflowSkipException as err:
                 self.log.info("%s: skipped (%s).", label, err)
                 report.skip(position)

@@ -6,8 +6,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from airflow_stripe_automation.batches import BatchReport
 from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError, retryable_errors, translate
 from airflow_stripe_automation.idempotency import ActionKey, action_key
 from airflow_stripe_automation.operators.base import StripeWriteOperator, plain, validate_count, validate_id
@@ -44,6 +45,13 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
     invoice is not open); each ``execute_complete()`` makes one attempt, then returns or defers
     until the next one is due.
 
+    Given a batch of invoices (a sensor's ``batch_size``), each invoice keeps its own schedule and
+    keys, and the task holds one deferral for them all: it wakes when the earliest attempt is due,
+    makes every attempt due by then (one log line per invoice), and defers again until the next.
+    The schedules and the results so far travel in the deferral. An invoice whose attempt fails
+    for good (or meets outages 3 times in a row) is reported and the others go on; the task fails
+    at the end, naming it. It returns the results in the batch's order.
+
     :param invoice_id: the open invoice to collect, ``in_…`` (templated)
     :param max_attempts: how many payment attempts at most, 1–25 (templated)
     :param window: the time over which the attempts are spread: a ``timedelta``, or a number of
@@ -60,7 +68,6 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         "window",
         "payment_method",
     )
-    batchable = False  # each invoice keeps its own attempt schedule, deferred between attempts
     action = "invoice payment retry"
 
     MAX_TRANSIENT_ERRORS = 3
@@ -106,9 +113,22 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         n, window = inputs["max_attempts"], inputs["window_seconds"]
         return [started + window * k / n for k in range(1, n + 1)]
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        inputs = self.validate()
+    def execute_one(self, context: Context) -> dict[str, Any]:
         started = time.time()
+        first = self._begin(context, started)
+        if not isinstance(first, _Waiting):
+            return first
+        # Stripe's own attempt has just failed: attempt 1 waits its turn in the schedule like the rest.
+        self._defer_until(first.due, first.progress)
+
+    def _begin(self, context: Context, started: float) -> dict[str, Any] | _Waiting:
+        """
+        Read the invoice and plan its schedule: the result if there is nothing to do, else the first wait.
+
+        :param context: the task's context (a batch: the object's own)
+        :param started: when the schedule starts (unix seconds)
+        """
+        inputs = self.validate()
         key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
         invoice = self._read(inputs)
         if invoice["status"] == "draft":
@@ -129,16 +149,24 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
                 "status": invoice["status"],
                 "idempotency_key": key.step("attempt", "1").idempotency_key,
             }
+        progress = _Progress(started=started)
+        if invoice["status"] != "open":
+            return self._finish(invoice, progress)
+        schedule = self.schedule(inputs, started)
         self.log.info(
             "Retrying the payment of invoice %s: %s.",
             invoice["id"],
-            ", ".join(f"attempt {k} at {_iso(t)}" for k, t in enumerate(self.schedule(inputs, started), 1)),
+            ", ".join(f"attempt {k} at {_iso(t)}" for k, t in enumerate(schedule, 1)),
         )
-        # Stripe's own attempt has just failed: attempt 1 waits its turn in the schedule like the rest.
-        return self._finish_or_defer(inputs, invoice, _Progress(started=started))
+        explicit = None if self.idempotency_key in (None, "") else str(self.idempotency_key)
+        return _Waiting(inputs=inputs, explicit_key=explicit, progress=progress, due=schedule[0])
 
-    def execute_complete(self, context: Context, event: Any = None, **kwargs: Any) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Any = None, **kwargs: Any) -> Any:
         """Wake up for the next attempt: re-read the invoice, pay it if still open, then finish or defer."""
+        carried = (event.get("state") or {}) if isinstance(event, dict) else {}
+        if "batch" in kwargs or "batch" in carried:
+            moment = float(event.get("moment", 0)) if isinstance(event, dict) else 0.0
+            return self._resume_batch(context, carried.get("batch") or kwargs["batch"], moment)
         progress = _Progress.resumed(kwargs, event)
         inputs = self.validate()
         key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
@@ -150,8 +178,8 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
 
     # -- one attempt, then finish or wait for the next -------------------------------------------
 
-    def _finish_or_defer(self, inputs: dict[str, Any], invoice: dict[str, Any], progress: _Progress) -> dict[str, Any]:
-        """Return the result if nothing is left to do, else defer until the next attempt is due."""
+    def _next(self, inputs: dict[str, Any], invoice: dict[str, Any], progress: _Progress) -> dict[str, Any] | float:
+        """The result if nothing is left to do, else when the next attempt is due (unix seconds)."""
         if invoice["status"] != "open":
             return self._finish(invoice, progress)
         if progress.attempts >= inputs["max_attempts"]:
@@ -159,16 +187,94 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
                 "Invoice %s is still unpaid after %d attempts: retries exhausted.", invoice["id"], progress.attempts
             )
             return self._finish(invoice, progress, outcome="exhausted")
-        number = progress.attempts + 1
         if progress.transient:
             # The attempt met an outage or a rate limit: the same attempt again soon, not the next slot.
-            moment = time.time() + self.transient_retry_delay.total_seconds()
-        else:
-            moment = self.schedule(inputs, progress.started)[number - 1]
-        self.log.info("Deferring until %s for attempt %d.", _iso(moment), number)
+            return time.time() + self.transient_retry_delay.total_seconds()
+        return self.schedule(inputs, progress.started)[progress.attempts]
+
+    def _finish_or_defer(self, inputs: dict[str, Any], invoice: dict[str, Any], progress: _Progress) -> dict[str, Any]:
+        """Return the result if nothing is left to do, else defer until the next attempt is due."""
+        moment = self._next(inputs, invoice, progress)
+        if isinstance(moment, dict):
+            return moment
+        self._defer_until(moment, progress)
+
+    def _defer_until(self, moment: float, progress: _Progress) -> NoReturn:
+        """Defer one invoice's schedule until its next attempt is due."""
+        self.log.info("Deferring until %s for attempt %d.", _iso(moment), progress.attempts + 1)
         state = progress.as_state()
         # The state goes both ways: the scheduler resumes with the kwargs, dag.test() with the event only.
         self.defer(trigger=WaitUntilTrigger(moment=moment, state=state), method_name="execute_complete", kwargs=state)
+        raise AssertionError("defer() does not return")  # pragma: no cover
+
+    # -- a batch: one schedule per invoice, one deferral for them all ----------------------------
+
+    def _execute_batch(self, context: Context, batch: list[Any]) -> list[Any]:
+        """Plan each invoice's schedule (those with nothing to do finish now), then wait for the first attempt due."""
+        started = time.time()
+        report = self._act_on_batch(context, batch, lambda one: self._begin(one, started))
+        waiting: dict[int, _Waiting] = {}
+        for position, result in enumerate(report.results):
+            if isinstance(result, _Waiting):
+                waiting[position] = result
+                report.settle(position, None)  # its result comes when its schedule ends
+        return self._wait_or_finish(context, batch, report, waiting)
+
+    def _resume_batch(self, context: Context, state: dict[str, Any], moment: float) -> list[Any]:
+        """Make every attempt due by now (each invoice in turn, one log line each), then wait for the next or finish."""
+        report = BatchReport.from_state(state["report"])
+        waiting = {int(p): _Waiting.from_state(w) for p, w in state["waiting"].items()}
+        # The trigger fired for the earliest attempt due; what this host's clock says cannot make it early.
+        now = max(moment, time.time())
+        for position, one in sorted(waiting.items()):
+            if one.due > now:
+                continue
+            invoice_id = one.inputs["invoice"]
+            try:
+                outcome = self._wake(context, one)
+            except Exception as err:  # one invoice's failure must neither stop nor hide the others
+                self.log.error("%s: failed: %s: %s", invoice_id, type(err).__name__, err)
+                report.fail(position, invoice_id, err)
+                del waiting[position]
+                continue
+            if isinstance(outcome, _Waiting):
+                waiting[position] = outcome
+            else:
+                report.settle(position, outcome)
+                del waiting[position]
+        batch = self._batch_objects()
+        return self._wait_or_finish(context, batch if batch is not None else [], report, waiting)
+
+    def _wake(self, context: Context, one: _Waiting) -> dict[str, Any] | _Waiting:
+        """One invoice's due attempt: re-read it, pay it if still open; its result, or its next wait."""
+        inputs = one.inputs
+        key = action_key(context, object_id=inputs["invoice"], explicit=one.explicit_key)
+        invoice = self._read(inputs)
+        progress = one.progress
+        if invoice["status"] == "open" and progress.attempts < inputs["max_attempts"]:
+            invoice, progress = self._attempt(inputs, key, invoice, progress)
+        moment = self._next(inputs, invoice, progress)
+        return moment if isinstance(moment, dict) else replace(one, progress=progress, due=moment)
+
+    def _wait_or_finish(
+        self, context: Context, batch: list[Any], report: BatchReport, waiting: dict[int, _Waiting]
+    ) -> list[Any]:
+        """Finish the batch when no invoice waits, else defer until the earliest attempt due, carrying the batch."""
+        if not waiting:
+            return self._finish_batch(context, batch, report)
+        moment = min(one.due for one in waiting.values())
+        due_then = [one.inputs["invoice"] for one in waiting.values() if one.due <= moment]
+        self.log.info(
+            "Deferring until %s: the next attempt on %s; %d invoices of the batch still in their schedule.",
+            _iso(moment),
+            ", ".join(due_then),
+            len(waiting),
+        )
+        state = {
+            "batch": {"report": report.as_state(), "waiting": {str(p): one.as_state() for p, one in waiting.items()}}
+        }
+        self.defer(trigger=WaitUntilTrigger(moment=moment, state=state), method_name="execute_complete", kwargs=state)
+        raise AssertionError("defer() does not return")  # pragma: no cover
 
     def _attempt(
         self, inputs: dict[str, Any], key: ActionKey, invoice: dict[str, Any], progress: _Progress
@@ -301,6 +407,40 @@ class _Progress:
             raise StripeActionFailed("resumed without the retry schedule's state; clear the task to start again")
         # Deferrals made before this version also carry a "woken" flag: not needed any more.
         return cls(**{f.name: state[f.name] for f in fields(cls) if f.name in state})
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """
+    One invoice of a batch between two wake-ups: what its attempts need, where its schedule stands.
+
+    :param inputs: the invoice's validated inputs (rendered once, when the schedule started)
+    :param explicit_key: the rendered ``idempotency_key``, if one was given
+    :param progress: where the schedule stands
+    :param due: when its next attempt is due (unix seconds)
+    """
+
+    inputs: dict[str, Any]
+    explicit_key: str | None
+    progress: _Progress
+    due: float
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "inputs": self.inputs,
+            "explicit_key": self.explicit_key,
+            "progress": self.progress.as_state(),
+            "due": self.due,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _Waiting:
+        return cls(
+            inputs=dict(state["inputs"]),
+            explicit_key=state.get("explicit_key"),
+            progress=_Progress(**state["progress"]),
+            due=float(state["due"]),
+        )
 
 
 # -- input helpers -----------------------------------------------------------------------------

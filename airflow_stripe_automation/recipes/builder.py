@@ -14,8 +14,8 @@ The DAG a recipe gives is what a Python DAG would spell out by hand:
   sensor's ``since``/``until`` default to the run conf's, so ``{"since": …, "until": …}`` replays a
   window. The sensor hands its objects on in batches of ``trigger.with.batch_size`` (100 unless the
   recipe says; :mod:`airflow_stripe_automation.batches`), each mapped task working through one
-  batch object by object — unless a step can only act on one object at a time (a ``delay``, a
-  ``retry_invoice_payment``), when each object gets its own mapped task as before.
+  batch object by object — unless a step's class can only act on one object at a time (it sets
+  ``batchable = False``), when each object gets its own mapped task.
 * Steps run in order, each after the one before it, or after the steps its ``after:`` names
   (``after: []``: at the start). A Stripe step with a ``condition`` in ``with:`` is skipped when its
   ``stripe_object`` does not meet it; a ``continue_if`` step skips itself — and so the steps after

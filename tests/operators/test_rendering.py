@@ -122,10 +122,13 @@ def test_holds_template(value, expected):
     assert holds_template(value) is expected
 
 
-def test_an_operator_that_defers_per_object_refuses_a_batch_with_a_clear_error(make_context):
+def test_an_operator_that_acts_on_one_object_at_a_time_refuses_a_batch_with_a_clear_error(make_context):
     from airflow_stripe_automation.errors import StripeInputError
-    from airflow_stripe_automation.operators.delay import StripeDelayOperator
+    from airflow_stripe_automation.operators.base import StripeBaseOperator
 
-    task = StripeDelayOperator(task_id="grace", stripe_object=[{"id": "in_1"}, {"id": "in_2"}], delay=1)
+    class OneAtATime(StripeBaseOperator):
+        batchable = False
+
+    task = OneAtATime(task_id="one", stripe_object=[{"id": "in_1"}, {"id": "in_2"}])
     with pytest.raises(StripeInputError, match="acts on one object at a time .* a batch of 2"):
         task.render_template_fields(make_context())

@@ -394,7 +394,7 @@ def test_obj_is_for_the_steps_and_group_null_steps_have_no_steps(tmp_path):
     assert "steps[1].type: continue_if needs the steps' task group" in message
 
 
-def test_a_sensor_recipe_batches_its_objects_unless_a_step_acts_on_one_at_a_time(tmp_path):
+def test_a_sensor_recipe_batches_its_objects_by_default(tmp_path):
     from airflow_stripe_automation.recipes.builder import DEFAULT_BATCH_SIZE
 
     batched = recipe_dag(write_recipe(tmp_path, "paid", SENSOR))
@@ -409,5 +409,5 @@ def test_a_sensor_recipe_batches_its_objects_unless_a_step_acts_on_one_at_a_time
             delay: 1
         """
     )
-    one_by_one = recipe_dag(write_recipe(tmp_path, "waits", waits))
-    assert one_by_one.get_task("payment_succeeded").batch_size is None  # a delay defers per object
+    deferring = recipe_dag(write_recipe(tmp_path, "waits", waits))
+    assert deferring.get_task("payment_succeeded").batch_size == DEFAULT_BATCH_SIZE  # one deferral per batch

@@ -93,9 +93,12 @@ def during_grace_period(monkeypatch):
     real_run = WaitUntilTrigger.run
 
     async def run(self):
-        action = pending.pop(self.state.get("about"), None) if "attempts" not in self.state else None
-        if action is not None:
-            await asyncio.to_thread(action)  # the synchronous Stripe client must not block the loop
+        # A grace period's wait names what it waits for: one object, or (a batch) the list of them.
+        about = self.state.get("about")
+        actions = [pending.pop(one, None) for one in (about if isinstance(about, list) else [about])]
+        if any(actions):
+            for action in filter(None, actions):
+                await asyncio.to_thread(action)  # the synchronous Stripe client must not block the loop
             self.moment = min(self.moment, time.time())  # the hour has passed
         async for event in real_run(self):
             yield event
@@ -138,3 +141,155 @@ def test_the_grace_period_defers_seven_days_after_the_last_attempt(make_context)
     assert deferred.value.trigger.moment == finished + 7 * 86400
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.trigger.serialize()[1]["moment"] == finished + 7 * 86400
+
+
+# -- batches: several invoices in one mapped group, each on its own schedule ------------------------
+
+
+@pytest.fixture
+def yearly_renewals_failed_together(stripe_server, stripe_client):
+    """``make(n)``: n yearly subscribers whose cards fail at the same renewal; ``(subs, invoices, renewed_at)``.
+
+    All subscribe at one server moment, so they renew at one period end; the clock ends past it.
+    """
+
+    def _make(count: int):
+        start = stripe_server.now()
+        subs = []
+        yearly = price(stripe_client, 120000, interval="year")
+        for i in range(count):
+            stripe_server.set_clock(start, pin=True)  # the same period for all of them
+            cus = customer(stripe_client, card="pm_card_visa", email=f"annual{i}@example.com")
+            subs.append(subscribe(stripe_client, cus.id, yearly.id))
+            failing = stripe_client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
+            stripe_client.v1.customers.update(
+                cus.id, params={"invoice_settings": {"default_payment_method": failing.id}}
+            )
+        renewed_at = past_renewal(stripe_server, stripe_client, subs[0].id)
+        invoices = [
+            one
+            for sub in subs
+            for one in stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).data
+        ]
+        assert len(invoices) == count, "each renewal failed and stayed open"
+        return subs, invoices, renewed_at
+
+    return _make
+
+
+@pytest.fixture
+def after_attempt(monkeypatch):
+    """``after_attempt(invoice_id, n, action)``: run ``action`` once invoice's attempt ``n`` is made, before the next.
+
+    Hooks the wait of a batch's retry schedule: the wait that follows attempt ``n`` runs the action
+    first, so the order is fixed, not raced against the clock.
+    """
+    from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
+
+    pending: dict[tuple[str, int], object] = {}
+    real_run = WaitUntilTrigger.run
+
+    async def run(self):
+        for one in ((self.state.get("batch") or {}).get("waiting") or {}).values():
+            action = pending.pop((one["inputs"]["invoice"], one["progress"]["attempts"]), None)
+            if action is not None:
+                await asyncio.to_thread(action)  # the synchronous Stripe client must not block the loop
+        async for event in real_run(self):
+            yield event
+
+    monkeypatch.setattr(WaitUntilTrigger, "run", run)
+    yield lambda invoice_id, n, action: pending.__setitem__((invoice_id, n), action)
+    assert not pending, f"no wait followed {sorted(pending)}"
+
+
+def test_a_batch_keeps_each_invoices_own_schedule_and_outcome(
+    run_dag, stripe_server, stripe_client, yearly_renewals_failed_together, after_attempt, xcoms
+):
+    subs, invoices, failed_at = yearly_renewals_failed_together(4)
+    exhausted, paid_before, paid_by_retry, exhausted_too = range(4)
+    stripe_client.v1.invoices.pay(invoices[paid_before].id, params={"payment_method": "pm_card_visa"})
+    attempts_before = [stripe_client.v1.invoices.retrieve(i.id).attempt_count for i in invoices]
+
+    def fix_the_card():  # the customer updates their card between attempts 1 and 2
+        cus = invoices[paid_by_retry].customer
+        card = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": cus})
+        stripe_client.v1.customers.update(cus, params={"invoice_settings": {"default_payment_method": card.id}})
+
+    after_attempt(invoices[paid_by_retry].id, 1, fix_the_card)
+
+    dag_run, tis = run_dag(DAG_ID, {**FAST, "batch_size": 3, **_window(stripe_server, since=failed_at)})
+
+    assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
+    tickets = xcoms(dag_run)[("subscription_payment_failed", "return_value")]
+    assert sorted(t["count"] for t in tickets) == [1, 3]  # 4 invoices in batches of 3: two mapped groups
+    status = {n: stripe_client.v1.subscriptions.retrieve(subs[n].id).status for n in range(4)}
+    assert status == {exhausted: "canceled", paid_before: "active", paid_by_retry: "active", exhausted_too: "canceled"}
+    after = [stripe_client.v1.invoices.retrieve(i.id) for i in invoices]
+    assert [i.status for i in after] == ["uncollectible", "paid", "paid", "uncollectible"]
+    # Each invoice's own attempts: both for the exhausted ones, one for the card fixed after it, none
+    # for the one paid before the run; each attempt once, whatever shares its batch.
+    assert [a.attempt_count - b for a, b in zip(after, attempts_before, strict=True)] == [2, 0, 2, 2]
+    pays = [r["path"] for r in stripe_server.write_requests() if r["path"].endswith("/pay")]
+    assert sorted(pays) == sorted(
+        [f"/v1/invoices/{invoices[n].id}/pay" for n in (exhausted, paid_by_retry, exhausted_too) for _ in (1, 2)]
+        + [f"/v1/invoices/{invoices[paid_before].id}/pay"]  # the test's own payment
+    )
+
+
+def test_an_invoice_failing_for_good_leaves_its_batch_mates_on_their_schedule_and_is_named(
+    run_dag, stripe_server, stripe_client, yearly_renewals_failed_together, after_attempt, capfd
+):
+    subs, invoices, failed_at = yearly_renewals_failed_together(3)
+    refused = invoices[1].id
+    attempts_before = [stripe_client.v1.invoices.retrieve(i.id).attempt_count for i in invoices]
+    # After its first attempt Stripe refuses the key (401) on that invoice's next attempt: nothing a retry mends.
+    after_attempt(refused, 1, lambda: stripe_server.fail_next(401, path=f"/v1/invoices/{refused}/pay", method="POST"))
+
+    dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
+
+    assert dag_run.state == "failed"
+    retry = tis[("each_failed_invoice.retry_policy", 0)]
+    assert retry.state == "failed" and retry.try_number == 1  # permanent: not retried
+    after = [stripe_client.v1.invoices.retrieve(i.id).attempt_count for i in invoices]
+    assert [a - b for a, b in zip(after, attempts_before, strict=True)] == [2, 1, 2]  # the others went on
+    log = capfd.readouterr().out
+    assert f"{refused}: failed: StripeActionFailed: Stripe refused attempt 2 to pay invoice {refused}" in log
+    failed = [line for line in log.splitlines() if "objects failed" in line]
+    assert failed and f"1 of 3 objects failed (2 done, 0 skipped, 1 failed of 3): {refused}" in failed[0]
+    # Nobody is canceled while their batch has a failure to look at.
+    assert {stripe_client.v1.subscriptions.retrieve(s.id).status for s in subs} == {"past_due"}
+
+
+def test_a_batch_grace_period_waits_until_the_latest_end_and_skips_the_paid(make_context):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_stripe_automation.operators.delay import StripeDelayOperator
+
+    finished = int(time.time()) - 3600
+    results = [
+        {"invoice": "in_1", "outcome": "exhausted", "finished_at": finished},
+        {"invoice": "in_2", "outcome": "paid", "finished_at": finished + 50},  # paid by a retry: no grace
+        {"invoice": "in_3", "outcome": "exhausted", "finished_at": finished + 20},
+        None,  # skipped by an earlier step
+    ]
+    op = StripeDelayOperator(
+        task_id="grace_period",
+        delay=7,
+        start="{{ obj.finished_at }}",
+        condition={"field": "outcome", "op": "ne", "value": "paid"},
+        stripe_object=results,
+    )
+    pushed = {}
+    context = make_context()
+    context["ti"].xcom_push = lambda key, value: pushed.__setitem__(key, value)
+    op.render_template_fields(context)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    # One wait for the batch, until the latest end: every invoice waits at least its own seven days.
+    assert deferred.value.trigger.moment == finished + 20 + 7 * 86400
+    assert deferred.value.kwargs["about"] == ["in_1", "in_3"]
+
+    out = op.execute_complete(context, event={"status": "due", "state": deferred.value.trigger.state})
+    assert [r and r["about"] for r in out] == ["in_1", None, "in_3", None]
+    assert out[0]["waited_until"] == pendulum.from_timestamp(finished + 7 * 86400).to_iso8601_string()
+    assert pushed == {"batch_skipped": [1, 3]}  # the steps after it skip the paid invoice too
