@@ -109,6 +109,21 @@ def translate(err: Exception, action: str) -> Exception:
     )
 
 
+def default_retries() -> int:
+    """
+    Tries after the first for a Stripe task that does not say: ``[core] default_task_retries``, or 3.
+
+    A retry policy only acts while the task has retries left, and Airflow's default is none, so a
+    single 429 or 5xx past the client's own attempts would fail the task; 3 outlasts a rate-limit
+    burst or a short outage (30 s, then 10-20-40 s backoff). It is the default of the operators'
+    ``retries`` argument, so ``retries=``, ``default_args`` and ``.partial()`` work as for any
+    operator.
+    """
+    from airflow.sdk import conf
+
+    return conf.getint("core", "default_task_retries", fallback=0) or 3
+
+
 class StripeRetryPolicy(RetryPolicy):
     """
     Retry what a retry can fix: rate limits after a pause, connection errors and 5xx with backoff.
@@ -136,6 +151,10 @@ class StripeRetryPolicy(RetryPolicy):
         if isinstance(exception, retryable_errors()):
             delay = self.server_error_delay * (2 ** max(try_number - 1, 0))
             return RetryDecision.retry(delay, f"Stripe unreachable or 5xx ({type(exception).__name__})")
+        if isinstance(exception, StripeBatchIncomplete):
+            # Objects of the batch met outages or rate limits; the retry redoes only those, soon.
+            delay = self.server_error_delay * (2 ** max(try_number - 1, 0))
+            return RetryDecision.retry(delay, "some objects of the batch met a transient Stripe error")
         return RetryDecision.default()
 
     def serialize(self) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_stripe_automation.errors import (
     StripeActionFailed,
+    StripeBatchIncomplete,
     StripeCardDeclined,
     StripeRetryPolicy,
+    default_retries,
     translate,
 )
 from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator
@@ -58,6 +60,8 @@ def test_retryable_errors_keep_their_type_and_get_a_retry_decision():
     assert policy.evaluate(server_error, 3, 5).action == RetryAction.RETRY
     assert policy.evaluate(server_error, 3, 5).retry_delay == timedelta(seconds=40)  # doubles per try
     assert policy.evaluate(ValueError("other"), 1, 3).action == RetryAction.DEFAULT
+    # a batch whose failed objects met outages: retried soon, with the same backoff
+    assert policy.evaluate(StripeBatchIncomplete("1 of 4 objects failed"), 2, 4).retry_delay == timedelta(seconds=20)
     assert StripeRetryPolicy.deserialize(policy.serialize()).rate_limit_delay == timedelta(seconds=30)
 
 
@@ -86,3 +90,31 @@ def test_a_429_is_retried_by_the_sdk_with_the_same_key_and_charges_once(
     assert out["status"] == "succeeded"
     intents = stripe_client.v1.payment_intents.list(params={"customer": customer_with_card.id}).data
     assert [pi.amount for pi in intents] == [1200]
+
+
+def test_stripe_tasks_retry_by_default_so_their_policy_can_act_and_default_args_still_win():
+    import pendulum
+    from airflow.sdk import DAG
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    with DAG(dag_id="retries_default", schedule=None, start_date=start) as dag:
+        charge = StripeOneTimeChargeOperator(task_id="charge", customer_id="cus_1", amount=100, currency="usd")
+        told = StripeOneTimeChargeOperator(task_id="told", customer_id="cus_1", amount=1, currency="usd", retries=1)
+        mails = StripeSendEmailOperator.partial(task_id="mail", to="a@example.com", subject="s").expand(
+            stripe_object=[{"id": "in_1"}]
+        )
+    with DAG(dag_id="retries_dag_says", schedule=None, start_date=start, default_args={"retries": 0}):
+        quiet_charge = StripeOneTimeChargeOperator(task_id="charge", customer_id="cus_1", amount=1, currency="usd")
+        quiet_mails = StripeSendEmailOperator.partial(task_id="mail", to="a@example.com", subject="s").expand(
+            stripe_object=[{"id": "in_1"}]
+        )
+
+    assert default_retries() == 3  # [core] default_task_retries is 0 here
+    assert (charge.retries, told.retries, mails.retries) == (3, 1, 3)
+    assert (quiet_charge.retries, quiet_mails.retries) == (0, 0)
+    # What the scheduler reads: the serialised DAG, mapped tasks included.
+    served = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert {t: served.get_task(t).retries for t in ("charge", "told", "mail")} == {"charge": 3, "told": 1, "mail": 3}

@@ -45,6 +45,7 @@ from airflow_stripe_automation.errors import (
     StripeBatchIncomplete,
     StripeInputError,
     StripeRetryPolicy,
+    default_retries,
     translate,
 )
 from airflow_stripe_automation.hooks.stripe import StripeHook
@@ -182,6 +183,9 @@ class StripeBaseOperator(BaseOperator):
     :param condition: run only when ``stripe_object`` meets this condition, else skip (templated)
     :param map_index_template: how the UI names a mapped task; by default what it acts on: the
         object's id, or a batch's first and last ids and its size (``in_1 … in_9 (100)``)
+    :param retries: tries after the first; by default ``[core] default_task_retries``, or 3 when that
+        is 0, so :class:`~airflow_stripe_automation.errors.StripeRetryPolicy` can act on a 429 or 5xx
+        (``default_args`` and ``.partial()`` set it as for any operator)
     """
 
     template_fields: Sequence[str] = ("stripe_object", "condition", "stripe_conn_id")
@@ -199,9 +203,11 @@ class StripeBaseOperator(BaseOperator):
         stripe_object: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         condition: Mapping[str, Any] | None = None,
         map_index_template: str | None = "{{ " + LABEL_NAME + " }}",
+        retries: int | None = default_retries(),
         **kwargs: Any,
     ) -> None:
-        super().__init__(map_index_template=map_index_template, **kwargs)
+        kwargs.setdefault("retry_policy", StripeRetryPolicy())
+        super().__init__(map_index_template=map_index_template, retries=retries, **kwargs)
         self.stripe_conn_id = stripe_conn_id
         # One object, or once rendered a batch of them (a list): see _execute_batch.
         self.stripe_object: Any = stripe_object
@@ -453,7 +459,6 @@ class StripeWriteOperator(StripeBaseOperator):
         dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("retry_policy", StripeRetryPolicy())
         super().__init__(**kwargs)
         self.idempotency_key = idempotency_key
         self.is_dry_run = dry_run
