@@ -13,7 +13,8 @@ from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
 from airflow_stripe_automation.operators.subscriptions import StripeCancelSubscriptionOperator
 from airflow_stripe_automation.sensors.subscriptions import StripeSubscriptionPaymentFailedSensor
 
-NOT_PAID_BY_RETRIES = {"field": "outcome", "op": "ne", "value": "paid"}
+# Only an invoice the retries could not collect goes on; paid, void or written off already: done.
+RETRIES_EXHAUSTED = {"field": "outcome", "op": "eq", "value": "exhausted"}
 STILL_OPEN = {"field": "status", "op": "eq", "value": "open"}
 
 with DAG(
@@ -44,7 +45,7 @@ tasks per batch, each invoice with its own schedule, keys and log lines:
 
 1. `retry_policy` tries to pay the invoice up to `max_attempts` times spread over `retry_window_days`
    (smart-retries style), deferring between attempts: no worker slot is held.
-2. Paid (by a retry or by the customer)? The remaining steps are skipped.
+2. Paid (by a retry or by the customer), void or already written off? The remaining steps are skipped.
 3. Otherwise `grace_period` waits `grace_days` after the last attempt, also deferred, for manual
    outreach (a batch waits until the latest of its invoices' grace periods ends).
 4. `recheck_invoice` reads the invoice again: an invoice paid during the grace period is left alone.
@@ -73,7 +74,7 @@ Every write carries an idempotency key per invoice and step; replaying a window 
         grace = StripeDelayOperator(
             task_id="grace_period",
             stripe_object=retry.output,
-            condition=NOT_PAID_BY_RETRIES,  # paid: skipped, and so is everything after it
+            condition=RETRIES_EXHAUSTED,  # paid or closed: skipped, and so is everything after it
             delay="{{ params.grace_days }}",
             start="{{ obj.finished_at }}",
         )

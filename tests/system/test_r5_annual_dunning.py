@@ -61,6 +61,14 @@ def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(
     assert stripe_client.v1.subscriptions.retrieve(monthly_sub.id).status == "past_due"
     assert stripe_client.v1.invoices.retrieve(monthly_invoice.id).status == "open"
 
+    # Reprocessing the window: the written-off invoice is done; no wait, no write.
+    writes = len(stripe_server.write_requests())
+    again, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
+    assert again.state == "success"
+    states = {k[0].split(".")[-1]: ti.state for k, ti in tis.items() if isinstance(k, tuple)}
+    assert states["retry_policy"] == "success" and states["grace_period"] == "skipped"
+    assert len(stripe_server.write_requests()) == writes
+
 
 def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_server, stripe_client, failed_renewal):
     sub, invoice, _ = failed_renewal()
