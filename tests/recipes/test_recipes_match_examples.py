@@ -7,7 +7,7 @@ import pytest
 from tests.recipes.compare import dag_shape
 from tests.recipes.conftest import EXAMPLES_DIR
 
-# recipe file stem -> the example DAG id (../shared/RECIPES.md)
+# recipe file stem -> the example DAG id (docs/recipes.md)
 PAIRS = {
     "pay_per_lead": "stripe_pay_per_lead",
     "personalize_orders": "stripe_personalize_orders",
