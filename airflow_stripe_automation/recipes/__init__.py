@@ -19,6 +19,7 @@ airflow_stripe_automation.recipes check <folder>`` checks a folder of recipes be
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,10 @@ def recipe_dag(entry_file: str | Path) -> Any:
 
 def _warn_orphans(folder: Path) -> None:
     # A recipe without its entry file is silently ignored by Airflow: say so in the parse log.
+    # Every entry file's parse runs this: one listing of the folder, names compared as text.
+    names = set(os.listdir(folder))
     for suffix in RECIPE_SUFFIXES:
-        for recipe in folder.glob(f"*{suffix}"):
-            if not recipe.with_suffix(".py").exists():
-                log.warning(
-                    "Recipe %s has no entry file %s, so Airflow does not load it.",
-                    recipe,
-                    recipe.with_suffix(".py").name,
-                )
+        for name in sorted(n for n in names if n.endswith(suffix)):
+            entry = os.path.splitext(name)[0] + ".py"  # Path.with_suffix(".py"), without a Path per file
+            if entry not in names:
+                log.warning("Recipe %s has no entry file %s, so Airflow does not load it.", folder / name, entry)

@@ -188,3 +188,21 @@ def test_the_check_command_reports_broken_recipes_and_missing_entry_files(tmp_pa
     )
     assert (folder / "signup_credit.py").read_text() == entry_file_text()
     assert "2 problem(s)" in fixed.stderr  # only the broken recipe's
+
+
+def test_parsing_an_entry_file_logs_each_recipe_of_its_folder_that_has_no_entry_file(tmp_path, caplog):
+    from airflow_stripe_automation.recipes import recipe_dag
+
+    for stem in ("pay_per_lead", "signup_credit"):
+        shutil.copyfile(RECIPES_DIR / f"{stem}.yaml", tmp_path / f"{stem}.yaml")
+    shutil.copyfile(RECIPES_DIR / "pay_per_lead.yaml", tmp_path / "lead_copy.yml")
+    (tmp_path / "pay_per_lead.py").write_text(entry_file_text())
+    (tmp_path / "notes.txt").write_text("not a recipe")
+
+    with caplog.at_level("WARNING", logger="airflow_stripe_automation.recipes"):
+        recipe_dag(tmp_path / "pay_per_lead.py")
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Recipe {tmp_path / 'signup_credit.yaml'} has no entry file signup_credit.py, so Airflow does not load it.",
+        f"Recipe {tmp_path / 'lead_copy.yml'} has no entry file lead_copy.py, so Airflow does not load it.",
+    ]
