@@ -50,13 +50,14 @@ def references(source: str) -> tuple[set[str], set[str]]:
 
     :param source: a Jinja template (raises ``jinja2.TemplateSyntaxError`` if it is not one)
     """
-    names, steps = _references(source)
+    names, steps, _ = _read(source)
     return set(names), set(steps)
 
 
-# The DAG processor checks the same templates on every parse of a recipe: each is read once per process.
+# The DAG processor checks the same templates on every parse of a recipe: each is read once per
+# process, and with one parse for all that is asked of it (names, steps, method lookups).
 @lru_cache(maxsize=4096)
-def _references(source: str) -> tuple[frozenset[str], frozenset[str]]:
+def _read(source: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
     tree = _parse_env().parse(source)
     names = meta.find_undeclared_variables(tree)
     steps: set[str] = set()
@@ -69,7 +70,7 @@ def _references(source: str) -> tuple[frozenset[str], frozenset[str]]:
                 steps.add(node.arg.value)
     if STEPS_NAME in names and not steps:
         steps.add("")  # `steps` used without naming a step: reported by the builder
-    return frozenset(names), frozenset(steps)
+    return frozenset(names), frozenset(steps), _method_lookups(tree)
 
 
 class _AnyName(dict):
@@ -111,12 +112,10 @@ def method_lookups(source: str) -> list[str]:
 
     :param source: a Jinja template
     """
-    return list(_method_lookups(source))
+    return list(_read(source)[2])
 
 
-@lru_cache(maxsize=4096)
-def _method_lookups(source: str) -> tuple[str, ...]:
-    tree = _parse_env().parse(source)
+def _method_lookups(tree: nodes.Template) -> tuple[str, ...]:
     called = {id(node.node) for node in tree.find_all(nodes.Call)}
     return tuple(
         sorted(
