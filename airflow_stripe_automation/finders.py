@@ -15,7 +15,9 @@ The rule, by clock: Stripe's "now" is taken as the later of the worker's clock a
 event's ``created`` (so a Stripe-compatible server whose clock runs ahead, like the local test
 server after ``advance_clock``, is judged by its own time). Events are used when the window starts
 at least :data:`RETENTION` − :data:`MARGIN` before that now; older windows use the list APIs.
-``source="events"`` or ``source="list"`` forces one path.
+``source="events"`` or ``source="list"`` forces one path. Reading that newest event costs a request,
+so a caller that decides again and again (a trigger's polls) keeps Stripe's lead over our clock
+instead (:class:`StripeClock`).
 """
 
 from __future__ import annotations
@@ -137,16 +139,32 @@ class Finder:
         return True
 
     # -- the shared search -------------------------------------------------------------------------
-    def find(self, client: stripe.StripeClient, window: Window, source: str = "auto") -> Found:
+    def find(
+        self,
+        client: stripe.StripeClient,
+        window: Window,
+        source: str = "auto",
+        *,
+        limit: int | None = None,
+        clock: StripeClock | None = None,
+    ) -> Found:
         """
         Return the matches in ``window``.
 
         :param client: a Stripe client (only its list and retrieve methods are used)
         :param window: the window to search
         :param source: ``"auto"``, ``"events"`` or ``"list"``
+        :param limit: stop after this many matches, the first ones the API lists (newest first): for
+            a caller that only needs to know whether anything matches, which then reads a page or so
+        :param clock: Stripe's clock as already known, for ``"auto"`` (see :meth:`choose_source`)
         """
-        source, why = self.choose_source(client, window, source)
-        ordered = sorted(self.iter_matches(client, window, source), key=lambda s: (s.get("created") or 0, s["id"]))
+        source, why = self.choose_source(client, window, source, clock)
+        ordered: list[dict[str, Any]] = []
+        for match in self.iter_matches(client, window, source):
+            ordered.append(match)
+            if limit is not None and len(ordered) >= limit:
+                break  # the pages after this one are never requested
+        ordered.sort(key=lambda s: (s.get("created") or 0, s["id"]))
         return Found(ordered, source, why)
 
     def iter_matches(self, client: stripe.StripeClient, window: Window, source: str) -> Iterator[dict[str, Any]]:
@@ -171,8 +189,17 @@ class Finder:
                 matched.add(obj["id"])
                 yield summary
 
-    def choose_source(self, client: stripe.StripeClient, window: Window, source: str) -> tuple[str, str]:
-        """Return ``("events" | "list", why)`` for this window (see the module docstring)."""
+    def choose_source(
+        self, client: stripe.StripeClient, window: Window, source: str, clock: StripeClock | None = None
+    ) -> tuple[str, str]:
+        """
+        Return ``("events" | "list", why)`` for this window (see the module docstring).
+
+        :param client: a Stripe client, to read Stripe's clock when the choice needs it
+        :param window: the window to search
+        :param source: ``"auto"``, ``"events"`` or ``"list"``
+        :param clock: Stripe's clock as already known (None: read it now, one request, when needed)
+        """
         if source not in SOURCES:
             raise FinderError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         if source == "events" and not self.event_types:
@@ -181,7 +208,7 @@ class Finder:
             return source, f"source={source!r} requested"
         if not self.event_types or self.list_is_exact:
             return "list", "the list API filters by the moment that defines a match"
-        now = stripe_now(client)
+        now = clock.now(client) if clock is not None else stripe_now(client)
         oldest = now - RETENTION + MARGIN
         if window.start >= oldest:
             return "events", "the window lies inside Stripe's 30-day event retention"
@@ -202,6 +229,28 @@ def stripe_now(client: stripe.StripeClient) -> int:
     """Stripe's clock as far as we can tell: the later of ours and the newest event's ``created``."""
     newest = client.v1.events.list(params={"limit": 1}).data
     return max(int(time.time()), newest[0].created if newest else 0)
+
+
+class StripeClock:
+    """
+    Stripe's "now" as :func:`stripe_now` reads it, read once and then kept as its lead over our clock.
+
+    Choosing a source needs Stripe's clock, which costs a request (the newest event). A trigger
+    polling one window for hours would spend every other request on it; Stripe's clock does not jump
+    ahead of ours, so its lead, once read, stands. (The local test server's clock can jump, by
+    ``advance_clock``; a clock kept across such a jump judges by the lead it read.)
+
+    :param lead: seconds Stripe's clock is ahead of ours, when known already (None: read on first use)
+    """
+
+    def __init__(self, lead: int | None = None) -> None:
+        self.lead = lead
+
+    def now(self, client: stripe.StripeClient) -> int:
+        """Stripe's now: our clock plus the lead, which is read from Stripe the first time."""
+        if self.lead is None:
+            self.lead = max(0, stripe_now(client) - int(time.time()))
+        return int(time.time()) + self.lead
 
 
 def _list(service: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
