@@ -5,7 +5,10 @@ per object stops at Airflow's ``[core] max_map_length`` (1,024 by default) and c
 scheduler work per object. So a sensor given ``batch_size`` pushes each batch of its matches
 (a list of summaries) as an XCom of its own and returns a short *ticket* per batch (:func:`ticket`:
 the XCom key, the count, the first and last ids); each mapped task gets one ticket and reads only
-its own batch, so no task reads, and no single XCom holds, the whole sweep. A Stripe operator whose
+its own batch, so no task reads, and no single XCom holds, the whole sweep. The sensor pushes each
+batch as soon as it is full (:class:`BatchStream`), so it never holds the sweep either; as the number
+of batches is known only at the end, a sweep with more batches than ``max_map_length`` hands each
+mapped task a ticket naming several consecutive batches (:func:`combined`). A Stripe operator whose
 ``stripe_object`` is a batch (or a ticket) acts on each object in turn, with the same key and mark per object as
 when it is mapped over single objects (:mod:`airflow_stripe_automation.idempotency` keys on the
 DAG, the task and the object, never on the batch).
@@ -19,7 +22,7 @@ only what is unfinished, since what was done finds its key or mark.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +34,10 @@ RESOLVED_CACHE = "stripe_batch_resolved"
 SKIPPED_KEY = "batch_skipped"
 #: The context name of what a task acts on, for its ``map_index_template`` (how the UI names it).
 LABEL_NAME = "stripe_label"
-#: The key of a batch ticket: the XCom key its objects were pushed under.
+#: The key of a batch ticket: the XCom key its objects were pushed under (the first one's, if several).
 TICKET_KEY = "stripe_batch"
+#: The key of a ticket naming several consecutive batches: all their XCom keys, in order.
+BATCHES_KEY = "stripe_batches"
 #: Objects named in a batch task's failure message; the log lists them all.
 _NAMED_FAILURES = 20
 
@@ -45,19 +50,9 @@ def is_batch(value: Any) -> bool:
     return isinstance(value, Sequence) or (hasattr(value, "__len__") and hasattr(value, "__getitem__"))
 
 
-def split(matches: Sequence[Any], batch_size: int, max_batches: int) -> tuple[list[list[Any]], int]:
-    """
-    Return ``matches`` cut into batches of ``batch_size``, and the size used.
-
-    When that would make more than ``max_batches`` batches (Airflow's ``max_map_length``), the
-    batches grow instead, so any number of matches fits in one mapped task.
-
-    :param matches: the objects found, in the order they are acted on
-    :param batch_size: the objects per batch asked for
-    :param max_batches: the most mapped tasks one task may expand to
-    """
-    size = max(batch_size, math.ceil(len(matches) / max_batches)) if matches else batch_size
-    return [list(matches[i : i + size]) for i in range(0, len(matches), size)], size
+def batch_key(index: int) -> str:
+    """The XCom key of a sensor's ``index``-th batch (0-based): ``batch_00000``, ``batch_00001``, …"""
+    return f"batch_{index:05d}"
 
 
 def ticket(task_id: str, index: int, batch: Sequence[Any]) -> dict[str, Any]:
@@ -69,12 +64,87 @@ def ticket(task_id: str, index: int, batch: Sequence[Any]) -> dict[str, Any]:
     :param batch: the objects of the batch
     """
     return {
-        TICKET_KEY: f"batch_{index:05d}",
+        TICKET_KEY: batch_key(index),
         "task_id": task_id,
         "count": len(batch),
         "first": object_label(batch[0], 0) if batch else None,
         "last": object_label(batch[-1], len(batch) - 1) if batch else None,
     }
+
+
+class BatchStream:
+    """
+    Cut objects into batches as they arrive, pushing each batch as soon as it is full.
+
+    Only the batch being filled and one ticket per pushed batch are held, so a sensor's memory does
+    not grow with its sweep. Batches keep the order the objects came in.
+
+    :param task_id: the task that pushes the batches (its tickets name it)
+    :param batch_size: the objects per batch
+    :param push: stores one batch: ``push(key, objects)`` (the task instance's ``xcom_push``)
+    """
+
+    def __init__(self, task_id: str, batch_size: int, push: Callable[[str, list[Any]], None]) -> None:
+        self.task_id = task_id
+        self.batch_size = batch_size
+        self.push = push
+        self.count = 0
+        self.tickets: list[dict[str, Any]] = []
+        self._batch: list[Any] = []
+
+    def add(self, obj: Any) -> None:
+        """Take the next object; push the batch if it is now full."""
+        self._batch.append(obj)
+        self.count += 1
+        if len(self._batch) >= self.batch_size:
+            self._flush()
+
+    def close(self) -> list[dict[str, Any]]:
+        """Push the last, partly filled batch (if any) and return a ticket per batch pushed."""
+        if self._batch:
+            self._flush()
+        return self.tickets
+
+    def _flush(self) -> None:
+        index = len(self.tickets)
+        self.push(batch_key(index), self._batch)
+        self.tickets.append(ticket(self.task_id, index, self._batch))
+        self._batch = []
+
+
+def batches_per_ticket(batches: int, max_tickets: int) -> int:
+    """How many consecutive batches each ticket names so that ``batches`` fit in ``max_tickets`` tickets."""
+    return max(1, math.ceil(batches / max_tickets))
+
+
+def combined(tickets: Sequence[Mapping[str, Any]], max_tickets: int) -> list[dict[str, Any]]:
+    """
+    Return ``tickets``, or fewer tickets each naming several consecutive batches, at most ``max_tickets``.
+
+    A ticket for several batches keeps the first one's key under ``stripe_batch`` and names them all,
+    in order, under ``stripe_batches``; its count and first and last ids are those of the batches
+    together. A ticket for one batch has no ``stripe_batches``, as before.
+
+    :param tickets: one ticket per batch, in the order the batches were pushed
+    :param max_tickets: the most tickets to return (Airflow's ``max_map_length``)
+    """
+    per = batches_per_ticket(len(tickets), max_tickets)
+    if per == 1:
+        return [dict(t) for t in tickets]
+    out = []
+    for start in range(0, len(tickets), per):
+        group = tickets[start : start + per]
+        out.append(
+            {
+                TICKET_KEY: group[0][TICKET_KEY],
+                "task_id": group[0]["task_id"],
+                "count": sum(t["count"] for t in group),
+                "first": group[0]["first"],
+                "last": group[-1]["last"],
+                BATCHES_KEY: [t[TICKET_KEY] for t in group],
+            }
+        )
+    return out
 
 
 def is_ticket(value: Any) -> bool:
@@ -84,17 +154,21 @@ def is_ticket(value: Any) -> bool:
 
 def redeemed(value: Any, context: Mapping[str, Any]) -> Any:
     """
-    The batch a ticket stands for, read from its XCom; anything else as it is.
+    The batch a ticket stands for, read from its XCom (from each of them, in order, for a ticket naming
+    several); anything else as it is.
 
     :param value: a ticket, a batch or one object
     :param context: the running task's context (its ``ti`` reads the XCom)
     """
     if not is_ticket(value):
         return value
-    objects = context["ti"].xcom_pull(task_ids=value["task_id"], key=value[TICKET_KEY], map_indexes=-1)
-    if objects is None:
-        raise LookupError(f"batch {value[TICKET_KEY]} of {value['task_id']} is not in XCom (was the task cleared?)")
-    return list(objects)
+    out: list[Any] = []
+    for key in value.get(BATCHES_KEY) or [value[TICKET_KEY]]:
+        objects = context["ti"].xcom_pull(task_ids=value["task_id"], key=key, map_indexes=-1)
+        if objects is None:
+            raise LookupError(f"batch {key} of {value['task_id']} is not in XCom (was the task cleared?)")
+        out.extend(objects)
+    return out
 
 
 def object_label(obj: Any, position: int) -> str:

@@ -3,33 +3,39 @@
 A sensor searches one time window (by default the DAG run's data interval; see
 :mod:`airflow_stripe_automation.windows` for the whole rule and the ``since``/``until`` override)
 with a finder (:mod:`airflow_stripe_automation.finders`) and returns the matches as a list of small
-dicts, de-duplicated by id and oldest first, ready for ``.expand()`` — or, with ``batch_size``, as
-a list of batches of them, one mapped task per batch (:mod:`airflow_stripe_automation.batches`),
-so a sweep of any size fits in Airflow's ``max_map_length``. By default it waits until
-something matches; ``wait_for_match=False`` returns at once, with an empty list if nothing matched
-(for sweeps that must run every day). In both modes it only reads from Stripe.
+dicts, de-duplicated by id and oldest first, ready for ``.expand()`` — or, with ``batch_size``, in
+batches, one mapped task per batch (:mod:`airflow_stripe_automation.batches`), so a sweep of any
+size fits in Airflow's ``max_map_length``. Batches are pushed as XComs while the pages arrive, so
+the sensor's memory does not grow with the sweep; they are in the order Stripe lists the matches,
+newest first (by event for the events source, by creation for the list APIs), and nothing after the
+sensor depends on that order. By default it waits until something matches;
+``wait_for_match=False`` returns at once, with an empty list if nothing matched (for sweeps that
+must run every day). In both modes it only reads from Stripe.
 
 Poke mode checks every ``poke_interval``; ``deferrable=True`` checks once, then hands the wait to
 :class:`~airflow_stripe_automation.triggers.objects.StripeObjectsTrigger`, which runs the same finder
-in the triggerer. ``timeout`` and ``soft_fail`` behave as for any Airflow sensor in both modes: a
-timeout fails the task, or skips it with ``soft_fail``. While waiting, a transient Stripe error
-(rate limit, connection, 5xx) counts as "nothing yet"; other Stripe errors fail the task at once.
+in the triggerer until something matches and then hands back to the task, which reads the window
+itself (see :meth:`StripeWindowSensor.execute_complete`). ``timeout`` and ``soft_fail`` behave as
+for any Airflow sensor in both modes: a timeout fails the task, or skips it with ``soft_fail``.
+While waiting, a transient Stripe error (rate limit, connection, 5xx) counts as "nothing yet";
+other Stripe errors fail the task at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_stripe_automation.batches import split, ticket
+from airflow_stripe_automation.batches import BatchStream, batches_per_ticket, combined
 from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, retryable_errors, translate
-from airflow_stripe_automation.finders import SOURCES, Finder, FinderError, Found
+from airflow_stripe_automation.finders import SOURCES, Finder, FinderError, StripeClock
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.operators.base import validate_count
 from airflow_stripe_automation.rendered import is_unset
@@ -42,6 +48,19 @@ if TYPE_CHECKING:
 _LOGGED_IDS = 20  # ids listed in the log line of a result
 #: Airflow's own default of ``[core] max_map_length``: the most tasks one task may be mapped to.
 DEFAULT_MAX_MAP_LENGTH = 1024
+
+
+@dataclass
+class _Searched:
+    """What one search gave: what the tasks after the sensor get, how many matched, from where, and the first ids."""
+
+    handed: list[Any]
+    count: int
+    source: str
+    why: str
+    ids: list[str]
+    #: the batch XComs pushed (with batch_size)
+    batches: int = 0
 
 
 class StripeWindowSensor(BaseSensorOperator):
@@ -65,9 +84,11 @@ class StripeWindowSensor(BaseSensorOperator):
         or ``"list"``
     :param deferrable: wait in the triggerer instead of a worker slot
     :param poke_interval: seconds between checks (both modes)
-    :param batch_size: return the matches in batches of this many (a list of lists), for tasks mapped
-        over batches; grown when the batches would outnumber ``[core] max_map_length``. Unset: a flat
-        list, one mapped task per object, refused beyond ``max_map_length`` (templated)
+    :param batch_size: hand the matches on in batches of this many, each pushed as an XCom of its own
+        (``batch_00000``, …, newest matches first) while the window is read, and return one ticket per
+        batch for tasks mapped over batches; when the batches would outnumber ``[core]
+        max_map_length``, a ticket names several consecutive batches. Unset: a flat list, oldest
+        first, one mapped task per object, refused beyond ``max_map_length`` (templated)
     """
 
     template_fields: Sequence[str] = ("since", "until", "condition", "stripe_conn_id", "batch_size")
@@ -127,12 +148,38 @@ class StripeWindowSensor(BaseSensorOperator):
         self.log.info("Looking for %s in %s (%s).", finder.what, window, why)
         return finder, window
 
-    def check(self, finder: Finder, window: Window) -> list[dict[str, Any]] | None:
-        """Search once: the matches when done (any, or ``wait_for_match`` is off), None to keep waiting."""
+    def check(
+        self,
+        context: Context,
+        finder: Finder,
+        window: Window,
+        source: str | None = None,
+        clock: StripeClock | None = None,
+    ) -> list[Any] | None:
+        """
+        Search once; return what the tasks after the sensor get, or None to keep waiting.
+
+        Done means anything matched, or ``wait_for_match`` is off. With ``batch_size`` the batches
+        are pushed during the search (:meth:`_search_in_batches`); a search that found nothing pushed
+        nothing. A search that fails part-way while waiting (a transient error) may have pushed some
+        batches: the next one pushes under the same keys again, and only the tickets of the search
+        that ends the wait are handed on.
+
+        :param context: the task's context (its ``ti`` pushes the batches)
+        :param finder: what to look for
+        :param window: where
+        :param source: the source to read, instead of the sensor's own ``source``
+        :param clock: Stripe's clock, as far as it is already known (see :class:`StripeClock`)
+        """
         import stripe
 
+        source = source or self.source
+        size = self.requested_batch_size()
         try:
-            found = finder.find(self.hook.get_conn(), window, self.source)
+            if size is None:
+                searched = self._search_flat(finder, window, source, clock)
+            else:
+                searched = self._search_in_batches(context, finder, window, source, clock, size)
         except retryable_errors() as err:
             if not self.wait_for_match:
                 raise
@@ -142,59 +189,79 @@ class StripeWindowSensor(BaseSensorOperator):
             raise translate(err, f"finding {finder.what}") from err
         except FinderError as err:
             raise StripeInputError(str(err)) from None
-        return self.done(found, finder, window)
-
-    def done(self, found: Found, finder: Finder, window: Window) -> list[dict[str, Any]] | None:
-        """Log what a search found; return the matches if the sensor is done, else None."""
-        if not found.matches and self.wait_for_match:
-            self.log.info("No %s in %s yet (%s: %s).", finder.what, window, found.source, found.why)
+        if not searched.count and self.wait_for_match:
+            self.log.info("No %s in %s yet (%s: %s).", finder.what, window, searched.source, searched.why)
             return None
-        ids = [m["id"] for m in found.matches]
+        ids = searched.ids
         self.log.info(
             "Found %d %s in %s from %s (%s)%s",
-            len(ids),
+            searched.count,
             finder.what,
             window,
-            found.source,
-            found.why,
-            f": {', '.join(ids[:_LOGGED_IDS])}{' …' if len(ids) > _LOGGED_IDS else ''}." if ids else ".",
+            searched.source,
+            searched.why,
+            f": {', '.join(ids)}{' …' if searched.count > len(ids) else ''}." if ids else ".",
         )
-        return found.matches
-
-    def handed_on(self, context: Context, matches: list[dict[str, Any]], finder: Finder) -> list[Any]:
-        """
-        The matches as the tasks after the sensor get them: the flat list, or one ticket per batch.
-
-        Each batch is pushed as an XCom of its own (``batch_00000``, …) and the sensor returns the
-        tickets (:func:`airflow_stripe_automation.batches.ticket`): a mapped task reads only its batch.
-        """
-        limit = conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
-        size = self.requested_batch_size()
         if size is None:
-            mapped = self.has_dag() and any(True for _ in self.iter_mapped_dependants())
-            if mapped and len(matches) > limit:
-                raise StripeInputError(
-                    f"found {len(matches)} {finder.what}, more than the {limit} mapped tasks Airflow allows "
-                    "([core] max_map_length): give the sensor a batch_size to act on them in batches"
-                )
-            return matches
-        batches, used = split(matches, size, limit)
-        if used != size:
+            self._refuse_unmappable(searched.count, finder)
+        elif searched.count:
+            self._log_batches(searched, size)
+        return searched.handed
+
+    def _log_batches(self, searched: _Searched, size: int) -> None:
+        """Say how the matches were handed on: how many batches, and how many a mapped task takes."""
+        limit = conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
+        per = batches_per_ticket(searched.batches, limit)
+        if per > 1:
             self.log.info(
-                "Batches of %d, not %s: %d objects in batches of %s would be more than max_map_length (%d).",
-                used,
-                size,
-                len(matches),
+                "%d batches of %d would be more than max_map_length (%d): each mapped task takes up to %d "
+                "consecutive batches.",
+                searched.batches,
                 size,
                 limit,
+                per,
             )
-        if matches:
-            self.log.info("Handing on %d objects in %d batches of up to %d.", len(matches), len(batches), used)
-        tickets = []
-        for index, batch in enumerate(batches):
-            tickets.append(ticket(self.task_id, index, batch))
-            context["ti"].xcom_push(key=tickets[-1]["stripe_batch"], value=batch)
-        return tickets
+        self.log.info(
+            "Handing on %d objects in %d batches of up to %d.", searched.count, len(searched.handed), size * per
+        )
+
+    def _search_flat(self, finder: Finder, window: Window, source: str, clock: StripeClock | None) -> _Searched:
+        """Every match in one list, oldest first (held whole: it is as long as the mapped tasks it feeds)."""
+        found = finder.find(self.hook.get_conn(), window, source, clock=clock)
+        ids = [m["id"] for m in found.matches[:_LOGGED_IDS]]
+        return _Searched(found.matches, len(found.matches), found.source, found.why, ids)
+
+    def _search_in_batches(
+        self, context: Context, finder: Finder, window: Window, source: str, clock: StripeClock | None, size: int
+    ) -> _Searched:
+        """
+        Push the matches as batches of ``size`` while the pages arrive; hand on a ticket per batch.
+
+        Only the batch being filled, the tickets, and the ids seen (the finder's de-duplication) are
+        held. The tickets are combined when there are more than ``[core] max_map_length`` of them.
+        """
+        client = self.hook.get_conn()
+        chosen, why = finder.choose_source(client, window, source, clock)
+        stream = BatchStream(self.task_id, size, lambda key, batch: context["ti"].xcom_push(key=key, value=batch))
+        ids: list[str] = []
+        for match in finder.iter_matches(client, window, chosen):
+            if len(ids) < _LOGGED_IDS:
+                ids.append(match["id"])
+            stream.add(match)
+        pushed = stream.close()
+        limit = conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
+        return _Searched(combined(pushed, limit), stream.count, chosen, why, ids, len(pushed))
+
+    def _refuse_unmappable(self, count: int, finder: Finder) -> None:
+        """Refuse a flat list longer than the mapped tasks Airflow allows, when tasks are mapped over it."""
+        limit = conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
+        if count <= limit:
+            return
+        if self.has_dag() and any(True for _ in self.iter_mapped_dependants()):
+            raise StripeInputError(
+                f"found {count} {finder.what}, more than the {limit} mapped tasks Airflow allows "
+                "([core] max_map_length): give the sensor a batch_size to act on them in batches"
+            )
 
     def requested_batch_size(self) -> int | None:
         """``batch_size`` as a number (a rendered template is text), None when unset; refused if not positive."""
@@ -202,10 +269,10 @@ class StripeWindowSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         finder, window = self._prepared(context)
-        matches = self.check(finder, window)
-        if matches is None:
+        handed = self.check(context, finder, window)
+        if handed is None:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self.handed_on(context, matches, finder))
+        return PokeReturnValue(is_done=True, xcom_value=handed)
 
     def execute(self, context: Context) -> Any:
         self._prepared_for = self.prepare(context)
@@ -213,15 +280,28 @@ class StripeWindowSensor(BaseSensorOperator):
             return super().execute(context)
         finder, window = self._prepared_for
         try:
-            matches = self.check(finder, window)
+            handed = self.check(context, finder, window)
         except AirflowFailException as err:
             if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(
                     f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
                 ) from err
             raise
-        if matches is not None:
-            return self.handed_on(context, matches, finder)
+        if handed is not None:
+            return handed
+        self.defer_wait(finder, window, time.time() + self.timeout)
+
+    def defer_wait(self, finder: Finder, window: Window, deadline: float) -> NoReturn:
+        """
+        Hand the wait to the trigger until ``deadline`` (unix time); :meth:`execute_complete` resumes.
+
+        :param finder: what to look for
+        :param window: where
+        :param deadline: when the sensor times out, however many times it defers
+        """
+        left = deadline - time.time()
+        if left <= 0:
+            raise AirflowSensorTimeout(f"Sensor has timed out: no {finder.what} in {window} before the timeout")
         self.defer(
             trigger=StripeObjectsTrigger(
                 finder=finder.to_dict(),
@@ -230,20 +310,42 @@ class StripeWindowSensor(BaseSensorOperator):
                 stripe_conn_id=self.stripe_conn_id,
                 source=self.source,
                 poll_interval=self.poke_interval,
-                deadline=time.time() + self.timeout,
+                deadline=deadline,
                 wait_for_match=self.wait_for_match,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            kwargs={"deadline": deadline},
+            timeout=timedelta(seconds=left),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Resume after the trigger: return its matches, or raise its timeout or error."""
+    def execute_complete(self, context: Context, event: dict[str, Any], deadline: float | None = None) -> list[Any]:
+        """
+        Resume after the trigger: read the window and hand on its matches, or raise its timeout or error.
+
+        The trigger only tells that something matched (and where it looked), never the matches: an
+        event is stored in the metadata DB, and a sweep's matches are megabytes. The task reads the
+        window again from the source the trigger used, streaming it into batches as a poke does. If
+        the match is gone by then (an invoice paid in between), the sensor defers again, until the
+        same deadline. An event of an older version, which carried the matches, is read the same way.
+
+        :param context: the task's context
+        :param event: the trigger's event
+        :param deadline: when the sensor times out (unix time), as it first deferred
+        """
         status = (event or {}).get("status")
         if status == "success":
-            found = Found(event["matches"], event["source"], f"found by the trigger after {event.get('polls')} polls")
-            finder = self.make_finder()
-            return self.handed_on(context, self.done(found, finder, Window(*event["window"])) or [], finder)
+            finder, window = self.make_finder(), Window(*event["window"])
+            self.log.info(
+                "The trigger found %s in %s after %s polls (first: %s); reading the window.",
+                finder.what,
+                window,
+                event.get("polls"),
+                event.get("first") or "none",
+            )
+            handed = self.check(context, finder, window, source=event.get("source"))
+            if handed is not None:
+                return handed
+            self.defer_wait(finder, window, deadline if deadline is not None else time.time() + self.timeout)
         if status == "timeout":
             raise AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
         # the trigger retries transient errors itself: what reaches here will not get better

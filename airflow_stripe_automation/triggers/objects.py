@@ -16,15 +16,21 @@ from airflow_stripe_automation.windows import Window
 
 class StripeObjectsTrigger(BaseTrigger):
     """
-    Poll Stripe until the finder matches objects in the window, or the deadline passes; never writes.
+    Poll Stripe until the finder matches an object in the window, or the deadline passes; never writes.
+
+    A poll stops at the first match (a page of the list, one request): the trigger only tells the
+    sensor that its wait is over, and the sensor reads the window itself when it resumes, pushing
+    its batches as it reads. So the event stays small however large the sweep (an event is stored in
+    the metadata DB and passes through the scheduler), and no match is carried twice.
 
     The finder's list calls run in a worker thread (the SDK blocks), so the triggerer's event loop
     never waits on Stripe. Transient errors (rate limits, connection errors, 5xx) are logged and the
     next poll tries again; any other error ends the wait with an ``error`` event. Only the connection
     id is serialised, never the key.
 
-    Yields one event: ``{"status": "success", "matches": [...], "source": ..., "window": [start, end]}``,
-    ``{"status": "timeout", "message": ...}`` or ``{"status": "error", "message": ...}``.
+    Yields one event: ``{"status": "success", "source": ..., "window": [start, end], "polls": n,
+    "first": id}`` (``first`` is the id of a match, None when ``wait_for_match`` is off and nothing
+    matched), ``{"status": "timeout", "message": ...}`` or ``{"status": "error", "message": ...}``.
 
     :param finder: the finder, as :meth:`Finder.to_dict` gives it
     :param window_start: the window's first second (unix seconds)
@@ -90,7 +96,8 @@ class StripeObjectsTrigger(BaseTrigger):
         while True:
             polls += 1
             try:
-                found = await asyncio.to_thread(finder.find, client, window, self.source)
+                # A poll stops at the first match: the sensor reads the window itself.
+                found = await asyncio.to_thread(finder.find, client, window, self.source, limit=1)
             except retryable_errors() as err:
                 self.log.warning(
                     "Stripe did not answer poll %d (%s: %s); trying again.", polls, type(err).__name__, err
@@ -103,14 +110,20 @@ class StripeObjectsTrigger(BaseTrigger):
                 return
             else:
                 if found.matches or not self.wait_for_match:
-                    self.log.info("Found %d %s in %s (from %s).", len(found.matches), finder.what, window, found.source)
+                    first = found.matches[0]["id"] if found.matches else None
+                    if first:
+                        self.log.info(
+                            "Found %s in %s (poll %d, from %s): %s …", finder.what, window, polls, found.source, first
+                        )
+                    else:
+                        self.log.info("No %s in %s (from %s); not waiting for one.", finder.what, window, found.source)
                     yield TriggerEvent(
                         {
                             "status": "success",
-                            "matches": found.matches,
                             "source": found.source,
                             "window": [window.start, window.end],
                             "polls": polls,
+                            "first": first,
                         }
                     )
                     return

@@ -74,8 +74,9 @@ def test_a_failure_on_one_object_leaves_the_others_done_and_the_retry_finishes_o
     run_dag, stripe_server, stripe_client, capfd
 ):
     since = stripe_server.now() - 60
-    new = _customers_a_second_apart(stripe_server, stripe_client, since, 6)  # oldest first, as the sweep orders them
-    unlucky = new[1]  # in the first batch of 4
+    new = _customers_a_second_apart(stripe_server, stripe_client, since, 6)  # oldest first
+    newest_first = new[::-1]  # as Stripe lists them, and so the sweep's batches
+    unlucky = newest_first[1]  # in the first batch of 4
     # Stripe answers 500 to the first credit of that customer: the first try cannot credit them.
     stripe_server.fail_next(500, path=f"/v1/customers/{unlucky}/balance_transactions", method="POST")
 
@@ -85,7 +86,7 @@ def test_a_failure_on_one_object_leaves_the_others_done_and_the_retry_finishes_o
     assert [tis[("credit", i)].try_number for i in (0, 1)] == [2, 1]  # only the unlucky batch was retried
     # The UI names each batch task by its first and last customers and how many.
     labels = [tis[("credit", i)].rendered_map_index for i in (0, 1)]
-    assert labels == [f"{new[0]} … {new[3]} (4)", f"{new[4]} … {new[5]} (2)"]
+    assert labels == [f"{newest_first[0]} … {newest_first[3]} (4)", f"{newest_first[4]} … {newest_first[5]} (2)"]
     for cus in new:
         credits = list(stripe_client.v1.customers.balance_transactions.list(cus).auto_paging_iter())
         assert [(t.amount, t.description) for t in credits] == [(-700, "Batch credit")], cus

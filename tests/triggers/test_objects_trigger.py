@@ -50,19 +50,33 @@ def test_serialisation_round_trip_without_the_key(stripe_connection, local_strip
     assert local_stripe_server.api_key not in stored and "sk_test" not in stored
 
 
-async def test_yields_the_matches_of_the_window(stripe_connection, stripe_server, stripe_client):
+async def test_says_that_the_window_matched_and_where_not_what(stripe_connection, stripe_server, stripe_client):
     t = now() - DAY
     with server_time(stripe_server, t):
         inside = customer(stripe_client)
     with server_time(stripe_server, t + 100):
         customer(stripe_client)
+    before = len(stripe_server.requests)
 
     payload = await _first_event(_trigger(t, t + 100, poll_interval=0.1))
 
-    assert payload["status"] == "success"
-    assert [m["id"] for m in payload["matches"]] == [inside.id]
-    assert (payload["source"], payload["window"], payload["polls"]) == ("list", [t, t + 100], 1)
-    assert stripe_server.write_requests()[-1]["path"] == "/v1/customers"  # nothing written by the trigger
+    # The sensor reads the matches itself: the event (stored in the metadata DB) names one at most.
+    assert payload == {"status": "success", "source": "list", "window": [t, t + 100], "polls": 1, "first": inside.id}
+    assert [r["path"] for r in stripe_server.requests[before:]] == ["/v1/customers"]  # one read, nothing written
+
+
+async def test_a_poll_stops_at_the_first_match(stripe_connection, stripe_server, stripe_client):
+    """However many match, a poll reads one page: the trigger only needs to know the wait is over."""
+    t = now() - DAY
+    with server_time(stripe_server, t):
+        for i in range(150):  # more than a page (100)
+            customer(stripe_client, f"many{i}@example.com")
+    before = len(stripe_server.requests)
+
+    payload = await _first_event(_trigger(t, t + 1, poll_interval=0.1))
+
+    assert payload["status"] == "success" and payload["first"].startswith("cus_")
+    assert len(stripe_server.requests) - before == 1
 
 
 async def test_keeps_polling_through_transient_errors(stripe_connection, stripe_server, stripe_client):
@@ -74,7 +88,7 @@ async def test_keeps_polling_through_transient_errors(stripe_connection, stripe_
     payload = await _first_event(_trigger(t, t + 1, poll_interval=0.05))
 
     assert payload["status"] == "success" and payload["polls"] == 3
-    assert [m["id"] for m in payload["matches"]] == [inside.id]
+    assert payload["first"] == inside.id
 
 
 async def test_times_out_at_its_deadline(stripe_connection, stripe_server):
@@ -90,7 +104,7 @@ async def test_times_out_at_its_deadline(stripe_connection, stripe_server):
 
 async def test_without_wait_for_match_yields_an_empty_result_at_once(stripe_connection, stripe_server):
     payload = await _first_event(_trigger(now() - DAY, now(), wait_for_match=False))
-    assert (payload["status"], payload["matches"]) == ("success", [])
+    assert (payload["status"], payload["first"]) == ("success", None)
 
 
 @pytest.mark.parametrize(
