@@ -220,6 +220,17 @@ class StripeHook(BaseHook):
             kwargs["stripe_version"] = s.api_version
         return stripe.StripeClient(s.api_key, **kwargs)
 
+    def close_connections(self) -> None:
+        """
+        Close the HTTP connections the client keeps open for the calling thread; the next call opens one again.
+
+        The SDK's HTTP client keeps a session, with its keep-alive sockets, per thread. A trigger that
+        polls from the event loop's worker threads calls this at the end of each poll, in the thread
+        that polled, so a waiting trigger holds no socket. Nothing to do before the client is built.
+        """
+        if "http_client" in self.__dict__:
+            self.http_client.close()
+
     def service_for(self, object_id: str) -> Any:
         """
         Return the SDK service that handles ``object_id``'s type, chosen by its prefix.

@@ -279,8 +279,9 @@ class StripeWindowSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         finder, window = self._prepared_for
+        clock = StripeClock()
         try:
-            handed = self.check(context, finder, window)
+            handed = self.check(context, finder, window, clock=clock)
         except AirflowFailException as err:
             if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(
@@ -289,15 +290,16 @@ class StripeWindowSensor(BaseSensorOperator):
             raise
         if handed is not None:
             return handed
-        self.defer_wait(finder, window, time.time() + self.timeout)
+        self.defer_wait(finder, window, time.time() + self.timeout, clock.lead)
 
-    def defer_wait(self, finder: Finder, window: Window, deadline: float) -> NoReturn:
+    def defer_wait(self, finder: Finder, window: Window, deadline: float, clock_lead: int | None = None) -> NoReturn:
         """
         Hand the wait to the trigger until ``deadline`` (unix time); :meth:`execute_complete` resumes.
 
         :param finder: what to look for
         :param window: where
         :param deadline: when the sensor times out, however many times it defers
+        :param clock_lead: Stripe's clock's lead over ours, if the sensor read it (the trigger then need not)
         """
         left = deadline - time.time()
         if left <= 0:
@@ -312,6 +314,7 @@ class StripeWindowSensor(BaseSensorOperator):
                 poll_interval=self.poke_interval,
                 deadline=deadline,
                 wait_for_match=self.wait_for_match,
+                clock_lead=clock_lead,
             ),
             method_name="execute_complete",
             kwargs={"deadline": deadline},

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_stripe_automation.finders import Finder, FinderError
+from airflow_stripe_automation.finders import Finder, FinderError, Found, StripeClock
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.windows import Window
+
+#: Each pause between polls is the poll interval times a random factor within this fraction of 1.
+POLL_JITTER = 0.1
 
 
 class StripeObjectsTrigger(BaseTrigger):
@@ -23,10 +27,21 @@ class StripeObjectsTrigger(BaseTrigger):
     its batches as it reads. So the event stays small however large the sweep (an event is stored in
     the metadata DB and passes through the scheduler), and no match is carried twice.
 
-    The finder's list calls run in a worker thread (the SDK blocks), so the triggerer's event loop
-    never waits on Stripe. Transient errors (rate limits, connection errors, 5xx) are logged and the
-    next poll tries again; any other error ends the wait with an ``error`` event. Only the connection
-    id is serialised, never the key.
+    Built for a thousand waiting at once in one triggerer:
+
+    - the finder's calls run in a worker thread (the SDK blocks), so the event loop never waits on
+      Stripe, and the HTTP connection the poll opened is closed when it ends: a waiting trigger
+      holds no socket between polls;
+    - Stripe's clock (needed to choose between events and lists) is read once, or not at all when
+      the sensor passes its ``clock_lead``: one request a poll (see
+      :class:`~airflow_stripe_automation.finders.StripeClock`);
+    - each pause is the poll interval give or take :data:`POLL_JITTER` (±10 %, uniformly), so
+      triggers started together drift apart instead of polling in step; on average the interval is
+      as asked.
+
+    Transient errors (rate limits, connection errors, 5xx) are logged and the next poll tries again;
+    any other error ends the wait with an ``error`` event. Only the connection id is serialised,
+    never the key.
 
     Yields one event: ``{"status": "success", "source": ..., "window": [start, end], "polls": n,
     "first": id}`` (``first`` is the id of a match, None when ``wait_for_match`` is off and nothing
@@ -37,9 +52,10 @@ class StripeObjectsTrigger(BaseTrigger):
     :param window_end: the first second after the window
     :param stripe_conn_id: the Stripe connection to read with
     :param source: ``"auto"``, ``"events"`` or ``"list"`` (see :mod:`airflow_stripe_automation.finders`)
-    :param poll_interval: seconds between polls
+    :param poll_interval: seconds between polls, on average
     :param deadline: unix time after which the wait ends with a ``timeout`` event (None: no deadline)
     :param wait_for_match: when False, the first poll's result is returned even if empty
+    :param clock_lead: seconds Stripe's clock is ahead of ours, as the sensor read it (None: read once)
     """
 
     def __init__(
@@ -53,6 +69,7 @@ class StripeObjectsTrigger(BaseTrigger):
         poll_interval: float = 60.0,
         deadline: float | None = None,
         wait_for_match: bool = True,
+        clock_lead: int | None = None,
     ) -> None:
         super().__init__()
         self.finder = finder
@@ -63,6 +80,7 @@ class StripeObjectsTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = None if deadline is None else float(deadline)
         self.wait_for_match = wait_for_match
+        self.clock_lead = None if clock_lead is None else int(clock_lead)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -76,6 +94,7 @@ class StripeObjectsTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "wait_for_match": self.wait_for_match,
+                "clock_lead": self.clock_lead,
             },
         )
 
@@ -87,17 +106,18 @@ class StripeObjectsTrigger(BaseTrigger):
         window = Window(self.window_start, self.window_end)
         try:
             finder = Finder.from_dict(self.finder)
-            client = await StripeHook(stripe_conn_id=self.stripe_conn_id).aget_conn()
+            hook = StripeHook(stripe_conn_id=self.stripe_conn_id)
+            await hook.aget_conn()  # reads the connection once, without blocking the loop
         except Exception as err:
             yield TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
             return
 
+        clock = StripeClock(self.clock_lead)
         polls = 0
         while True:
             polls += 1
             try:
-                # A poll stops at the first match: the sensor reads the window itself.
-                found = await asyncio.to_thread(finder.find, client, window, self.source, limit=1)
+                found = await asyncio.to_thread(self._poll, hook, finder, window, clock)
             except retryable_errors() as err:
                 self.log.warning(
                     "Stripe did not answer poll %d (%s: %s); trying again.", polls, type(err).__name__, err
@@ -138,5 +158,24 @@ class StripeObjectsTrigger(BaseTrigger):
                     }
                 )
                 return
-            pause = self.poll_interval if self.deadline is None else min(self.poll_interval, self.deadline - now)
-            await asyncio.sleep(max(pause, 0))
+            await asyncio.sleep(self.pause(now))
+
+    def pause(self, now: float) -> float:
+        """
+        Seconds to wait before the next poll: the interval ±:data:`POLL_JITTER`, never past the deadline.
+
+        :param now: the time (unix seconds) the pause starts
+        """
+        pause = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+        if self.deadline is not None:
+            pause = min(pause, self.deadline - now)
+        return max(pause, 0.0)
+
+    def _poll(self, hook: StripeHook, finder: Finder, window: Window, clock: StripeClock) -> Found:
+        """One poll, in a worker thread: read up to the first match, then close the connection it opened."""
+        try:
+            return finder.find(hook.get_conn(), window, self.source, limit=1, clock=clock)
+        finally:
+            # The SDK keeps a session (and its keep-alive sockets) per client and thread; closing it
+            # here, in the thread that polled, leaves nothing open while the trigger sleeps.
+            hook.close_connections()

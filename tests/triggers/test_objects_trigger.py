@@ -38,6 +38,7 @@ def test_serialisation_round_trip_without_the_key(stripe_connection, local_strip
         stripe_conn_id=stripe_connection,
         source="events",
         wait_for_match=False,
+        clock_lead=12,
     )
     classpath, kwargs = trigger.serialize()
 
@@ -77,6 +78,56 @@ async def test_a_poll_stops_at_the_first_match(stripe_connection, stripe_server,
 
     assert payload["status"] == "success" and payload["first"].startswith("cus_")
     assert len(stripe_server.requests) - before == 1
+
+
+async def test_reads_stripes_clock_once_not_on_every_poll(stripe_connection, stripe_server):
+    """Choosing events or lists needs Stripe's clock: read on the first poll, then kept; none if the sensor read it."""
+    t = now() - DAY  # inside the events' retention: the events source
+    finder = EventFinder(event_types=["customer.created"])
+
+    def clock_reads(requests) -> int:
+        return sum(1 for r in requests if r["path"] == "/v1/events" and "created" not in (r.get("params") or {}))
+
+    for clock_lead, expected in ((None, 1), (0, 0)):
+        before = len(stripe_server.requests)
+        trigger = _trigger(t, t + 1, finder, poll_interval=0.05, deadline=time.time() + 0.5, clock_lead=clock_lead)
+
+        payload = await _first_event(trigger)
+
+        assert payload["status"] == "timeout"
+        polls = int(payload["message"].split(" after ")[1].split()[0])
+        requests = stripe_server.requests[before:]
+        assert polls >= 3 and clock_reads(requests) == expected
+        assert len(requests) == polls + expected  # one request a poll
+
+
+def test_pauses_between_polls_are_jittered_around_the_interval():
+    """Triggers started together drift apart: each pause is the interval ±10 %, never past the deadline."""
+    pauses = [_trigger(0, 1, poll_interval=60).pause(now=1000.0) for _ in range(200)]
+
+    assert all(54 <= p <= 66 for p in pauses)
+    assert len(set(pauses)) > 100 and 58 < sum(pauses) / len(pauses) < 62
+    assert _trigger(0, 1, poll_interval=60, deadline=1005.0).pause(now=1000.0) <= 5
+    assert _trigger(0, 1, poll_interval=60, deadline=900.0).pause(now=1000.0) == 0
+
+
+async def test_a_waiting_trigger_holds_no_connection_between_polls(stripe_connection, stripe_server):
+    import psutil
+
+    port = int(stripe_server.url.rsplit(":", 1)[1])
+
+    def connections_to_the_server() -> int:
+        return sum(
+            1
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        )
+
+    before = connections_to_the_server()
+    payload = await _first_event(_trigger(now() - DAY, now(), wait_for_match=False))
+
+    assert payload["status"] == "success"
+    assert connections_to_the_server() == before  # the poll's keep-alive socket was closed, not kept
 
 
 async def test_keeps_polling_through_transient_errors(stripe_connection, stripe_server, stripe_client):
