@@ -10,6 +10,12 @@ so the same ``Idempotency-Key`` (a 429 did nothing at Stripe, so resending is sa
 When the attempts run out, the last 429 goes back to the SDK, which raises ``stripe.RateLimitError``
 as it would without us, and :mod:`airflow_stripe_automation.errors` treats it as before.
 
+Building one also turns the SDK's two INFO lines per request ("Request to Stripe api", "Stripe API
+response", on the ``stripe`` logger) into DEBUG lines (:class:`PerRequestLinesAtDebug`): in a
+triggerer polling for a thousand sensors they were most of its CPU. The ``stripe`` logger is the
+process's, so this holds for every stripe-python client in a process where the provider built one;
+set that logger to DEBUG to see the lines again. Its warnings and errors are left as they are.
+
 Imported by the hook when it builds its client, never at DAG parse time (it imports the SDK).
 """
 
@@ -42,6 +48,33 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return value
 
 
+#: The start of the SDK's per-request INFO lines (``stripe._api_requestor``, logfmt: the message comes first).
+_PER_REQUEST_LINES = ("message='Request to Stripe api'", "message='Stripe API response'")
+
+
+class PerRequestLinesAtDebug(logging.Filter):
+    """
+    On the ``stripe`` logger: log the SDK's per-request INFO lines at DEBUG; pass everything else.
+
+    The SDK logs them with ``logger.info`` whatever the logger's level, so the level check has
+    passed by the time a filter sees one: the record is relabelled DEBUG and kept only when the
+    logger would log DEBUG (handlers then judge it by its new level).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not str(record.msg).startswith(_PER_REQUEST_LINES):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def per_request_lines_at_debug() -> None:
+    """Install :class:`PerRequestLinesAtDebug` on the ``stripe`` logger, once however often it is called."""
+    sdk_log = logging.getLogger("stripe")
+    if not any(isinstance(f, PerRequestLinesAtDebug) for f in sdk_log.filters):
+        sdk_log.addFilter(PerRequestLinesAtDebug())
+
+
 class BudgetedHTTPClient(stripe.HTTPClient):
     """
     Send every request through ``inner`` within ``budget``, and resend it after a backoff when Stripe answers 429.
@@ -65,6 +98,7 @@ class BudgetedHTTPClient(stripe.HTTPClient):
         jitter: Callable[[], float] = random.random,
     ) -> None:
         super().__init__()
+        per_request_lines_at_debug()
         self.budget = budget
         # The SDK's own pairing (what StripeClient builds when given no http_client): a sync client
         # with an async fallback. The fallback's factory is not re-exported at stripe's top level.

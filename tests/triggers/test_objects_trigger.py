@@ -130,6 +130,30 @@ async def test_a_waiting_trigger_holds_no_connection_between_polls(stripe_connec
     assert connections_to_the_server() == before  # the poll's keep-alive socket was closed, not kept
 
 
+async def test_a_poll_logs_no_per_request_info_line_from_the_sdk(stripe_connection, stripe_server, caplog, capfd):
+    """The SDK's two INFO lines a request were most of a busy triggerer's CPU: they are DEBUG lines now."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    capfd.readouterr()
+    before = len(stripe_server.requests)
+    await _first_event(_trigger(now() - DAY, now(), wait_for_match=False))
+    assert len(stripe_server.requests) == before + 1  # the poll did ask Stripe
+    assert [r.getMessage() for r in caplog.records if r.name == "stripe"] == []
+    log = capfd.readouterr().out  # the trigger's log, as the triggerer writes it
+    assert "No new customers" in log and "Stripe API" not in log and "Request to Stripe" not in log
+
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="stripe")
+    await _first_event(_trigger(now() - DAY, now(), wait_for_match=False))
+    lines = [r for r in caplog.records if r.name == "stripe" and "Request to Stripe api" in r.getMessage()]
+    assert lines and {r.levelname for r in lines} == {"DEBUG"}
+
+    caplog.clear()
+    logging.getLogger("stripe").warning("Stripe says something is wrong")  # warnings are left alone
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", "Stripe says something is wrong")]
+
+
 async def test_keeps_polling_through_transient_errors(stripe_connection, stripe_server, stripe_client):
     t = now() - DAY
     with server_time(stripe_server, t):
