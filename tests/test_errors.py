@@ -112,6 +112,9 @@ def test_stripe_tasks_retry_by_default_so_their_policy_can_act_and_default_args_
             stripe_object=[{"id": "in_1"}]
         )
 
+    from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
+
+    assert StripeInvoiceOverdueSensor(task_id="overdue", wait_for_match=False).retries == 3
     assert default_retries() == 3  # [core] default_task_retries is 0 here
     assert (charge.retries, told.retries, mails.retries) == (3, 1, 3)
     assert (quiet_charge.retries, quiet_mails.retries) == (0, 0)

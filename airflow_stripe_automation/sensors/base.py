@@ -34,7 +34,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from airflow_stripe_automation.batches import BatchStream, batches_per_ticket, combined
-from airflow_stripe_automation.errors import StripeInputError, StripeRetryPolicy, retryable_errors, translate
+from airflow_stripe_automation.errors import (
+    StripeInputError,
+    StripeRetryPolicy,
+    default_retries,
+    retryable_errors,
+    translate,
+)
 from airflow_stripe_automation.finders import SOURCES, Finder, FinderError, StripeClock
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.operators.base import validate_count
@@ -89,6 +95,8 @@ class StripeWindowSensor(BaseSensorOperator):
         batch for tasks mapped over batches; when the batches would outnumber ``[core]
         max_map_length``, a ticket names several consecutive batches. Unset: a flat list, oldest
         first, one mapped task per object, refused beyond ``max_map_length`` (templated)
+    :param retries: tries after the first; by default ``[core] default_task_retries``, or 3 when that
+        is 0, so the retry policy can act on a 429 or 5xx
     """
 
     template_fields: Sequence[str] = ("since", "until", "condition", "stripe_conn_id", "batch_size")
@@ -109,10 +117,11 @@ class StripeWindowSensor(BaseSensorOperator):
         source: str = "auto",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         batch_size: int | str | None = None,
+        retries: int | None = default_retries(),
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retry_policy", StripeRetryPolicy())
-        super().__init__(**kwargs)
+        super().__init__(retries=retries, **kwargs)
         self.stripe_conn_id = stripe_conn_id
         self.since = since
         self.until = until
