@@ -25,6 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +47,20 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
     return value
+
+
+@dataclass(frozen=True)
+class WriteAnswer:
+    """
+    What Stripe's answer to a write says about it, beyond its body.
+
+    :param request_id: Stripe's ``Request-Id``, which its support and dashboard logs find the request by
+    :param replayed: Stripe answered with the first response to this idempotency key (``Idempotent-Replayed``):
+        the write was made before, by an earlier try
+    """
+
+    request_id: str | None
+    replayed: bool
 
 
 #: The start of the SDK's per-request INFO lines (``stripe._api_requestor``, logfmt: the message comes first).
@@ -108,6 +123,8 @@ class BudgetedHTTPClient(stripe.HTTPClient):
         self._jitter = jitter
         self.rate_limited = 0  # 429s seen, retried or not
         self.retried = 0  # of which were sent again
+        #: the latest write's answer, for the operator's log line (the SDK's objects are made plain)
+        self.last_write: WriteAnswer | None = None
 
     # -- one attempt: wait for the budget, then send ---------------------------------------------
     def request(
@@ -202,6 +219,11 @@ class BudgetedHTTPClient(stripe.HTTPClient):
         """Seconds to wait before sending the request again, or None to hand ``response`` back; logs a 429."""
         _, status, headers = response
         if status != RATE_LIMITED:
+            if method.lower() != "get":
+                self.last_write = WriteAnswer(
+                    request_id=_header(headers, "Request-Id"),
+                    replayed=(_header(headers, "Idempotent-Replayed") or "").lower() == "true",
+                )
             return None
         self.rate_limited += 1
         if (_header(headers, "Stripe-Should-Retry") or "").lower() == "false":

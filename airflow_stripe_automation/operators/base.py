@@ -523,8 +523,20 @@ class StripeWriteOperator(StripeBaseOperator):
                 )
                 obj, replayed = existing, True
             else:
-                self.log.info("Doing %s (idempotency key %s).", what, key.idempotency_key)
-                obj, replayed = self.write(inputs, key), False
+                self.log.debug("Doing %s (idempotency key %s).", what, key.idempotency_key)
+                self.hook.http_client.last_write = None
+                obj = self.write(inputs, key)
+                # Stripe answers a key it has seen with its first response: an earlier try wrote it.
+                answer = self.hook.http_client.last_write
+                replayed = bool(answer and answer.replayed)
+                self.log.info(
+                    "%s %s: %s (idempotency key %s%s).",
+                    "Already done (Stripe replayed the key):" if replayed else "Done:",
+                    what,
+                    obj["id"],
+                    key.idempotency_key,
+                    f", Stripe request {answer.request_id}" if answer and answer.request_id else "",
+                )
         except stripe.StripeError as err:
             failed_intent = getattr(getattr(err, "error", None), "payment_intent", None)
             if failed_intent:  # a decline leaves a PaymentIntent worth looking at

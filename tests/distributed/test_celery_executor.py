@@ -137,7 +137,7 @@ def test_pay_per_lead_runs_on_celery_workers(celery_cluster, module_stripe_serve
             headers={"Accept": "application/json"},
         )
         assert response.status_code == 200, response.text
-        assert f"Doing a charge of {lead['shown']} to {customer.id}" in response.text
+        assert f"Done: a charge of {lead['shown']} to {customer.id}: pi_" in response.text
     # the API key reached no log: neither a component's nor a task's
     key = module_stripe_server.api_key
     assert not any(key in c.log() for c in cluster.components.values())

@@ -56,3 +56,30 @@ def test_dry_run_and_bad_input(stripe_client, stripe_server, make_context):
         with pytest.raises(StripeInputError, match=message):
             StripeCustomerCreditOperator(task_id="c", **args).execute(make_context())
     assert len(stripe_server.write_requests()) == before
+
+
+def test_each_write_logs_one_line_with_its_key_and_stripe_request_id(
+    stripe_client, stripe_server, make_context, capsys
+):
+    """The log line of a write names the action, the object made, the key and Stripe's request id; a replay says so."""
+    customer = stripe_client.v1.customers.create(params={"email": "logged@example.com"})
+    op = StripeCustomerCreditOperator(task_id="credit", customer_id=customer.id, amount=1000, currency="usd")
+    first = op.execute(make_context(run_id="r1"))
+    # A mark that cannot be found (as when an earlier try's response was lost before Stripe indexed it):
+    # the write goes out again with the same key, and Stripe answers with the first response.
+    op.find_existing = lambda *args: None  # type: ignore[method-assign]
+    again = op.execute(make_context(run_id="r1"))
+
+    (post, replayed) = writes(stripe_server, f"/v1/customers/{customer.id}/balance_transactions")
+    lines = [
+        line.split("] ", 1)[1].split(" [airflow.task", 1)[0]
+        for line in capsys.readouterr().out.splitlines()
+        if "idempotency key" in line
+    ]
+    assert lines == [
+        f"Done: a balance credit of $10.00 to {customer.id}: {first['id']} (idempotency key "
+        f"{post['idempotency_key']}, Stripe request {post['request_id']}).",
+        f"Already done (Stripe replayed the key): a balance credit of $10.00 to {customer.id}: {first['id']} "
+        f"(idempotency key {post['idempotency_key']}, Stripe request {replayed['request_id']}).",
+    ]
+    assert replayed["replayed"] is True and again["id"] == first["id"] and again["already_done"] is True

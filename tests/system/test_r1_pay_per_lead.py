@@ -102,6 +102,7 @@ def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_se
     """Run the DAG file as a user does (``python <dag file>`` with conf) and read everything it left."""
     import json
     import os
+    import re
     import subprocess
     import sys
 
@@ -129,7 +130,15 @@ def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_se
     run_id = logs.split("RUN_ID=")[1].split()[0]
 
     key = stripe_server.api_key
-    assert "Doing a charge of $15.00 to " + customer.id in logs
+    # one line says what was done, to which object, under which key, and Stripe's request id
+    done = re.search(
+        r"Done: a charge of \$15\.00 to "
+        + customer.id
+        + r": (pi_\w+) \(idempotency key (\S+), Stripe request (req_\w+)\)",
+        logs,
+    )
+    assert done, logs[-3000:]
+    assert any(r["request_id"] == done[3] and r["path"] == "/v1/payment_intents" for r in stripe_server.requests)
     assert key not in logs
     with create_session() as session:
         xcoms = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id).all()
