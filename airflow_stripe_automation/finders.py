@@ -225,6 +225,22 @@ class Finder:
             yield plain(event)["data"]["object"]
 
 
+def response_time(obj: Any) -> int | None:
+    """
+    Stripe's clock when it answered the request ``obj`` came from (the ``Date`` header), or ``None``.
+
+    :param obj: an object the SDK returned (it keeps its response)
+    """
+    from email.utils import parsedate_to_datetime  # only when a finder runs: not on every DAG parse
+
+    headers = getattr(getattr(obj, "last_response", None), "headers", None) or {}
+    value = next((v for k, v in headers.items() if k.lower() == "date"), None)
+    try:
+        return int(parsedate_to_datetime(value).timestamp()) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 def stripe_now(client: stripe.StripeClient) -> int:
     """Stripe's clock as far as we can tell: the later of ours and the newest event's ``created``."""
     newest = client.v1.events.list(params={"limit": 1}).data
@@ -418,7 +434,9 @@ class InvoiceOverdueFinder(Finder):
     Computed from invoice state, never from ``invoice.overdue`` events (Stripe only sends those when a
     Billing automation is set up): invoices whose ``due_date + days_overdue`` falls in the window and
     whose status is still ``open``. Consecutive windows therefore see each invoice once. Each
-    summary adds ``days_overdue``: whole days from the due date to the window's end.
+    summary adds ``days_overdue``: whole days from the due date to Stripe's clock when the list was
+    read (its ``Date`` header; at least to the window's end), so a backfill of an old window says how
+    late the invoice is now, not how late it was when the window closed.
 
     :param days_overdue: how many days past its due date an invoice must be (0: due)
     :param min_amount_due: only invoices with at least this ``amount_due``, in minor units of ``currency``
@@ -428,6 +446,8 @@ class InvoiceOverdueFinder(Finder):
 
     name = "invoice_overdue"
     what = "overdue invoices"
+    #: Stripe's clock when the search listed the invoices (set by :meth:`from_objects`)
+    _now: int | None = None
 
     def __init__(
         self,
@@ -454,7 +474,10 @@ class InvoiceOverdueFinder(Finder):
 
     def from_objects(self, client: stripe.StripeClient, window: Window) -> Iterable[dict[str, Any]]:
         due = window.shifted(-self.days_overdue * 86400)
-        return _list(client.v1.invoices, {"status": "open", "due_date": due.created()})
+        first = client.v1.invoices.list(params={"status": "open", "due_date": due.created(), "limit": PAGE})
+        # Read here, before any summary: the list call is made now, not when the pages are iterated.
+        self._now = max(window.end, response_time(first) or window.end)
+        return (plain(obj) for obj in first.auto_paging_iter())
 
     def keep(self, obj: dict[str, Any]) -> bool:
         if obj.get("status") != "open" or obj.get("due_date") is None:
@@ -464,7 +487,8 @@ class InvoiceOverdueFinder(Finder):
         return self.min_amount_due is None or (obj.get("amount_due") or 0) >= self.min_amount_due
 
     def summary(self, client: stripe.StripeClient, obj: dict[str, Any], window: Window) -> dict[str, Any]:
-        return {**summarize(obj), "days_overdue": max(0, (window.end - obj["due_date"]) // 86400)}
+        now = self._now or window.end
+        return {**summarize(obj), "days_overdue": max(0, (now - obj["due_date"]) // 86400)}
 
 
 class SubscriptionPaymentFailedFinder(Finder):

@@ -34,7 +34,8 @@ Daily sweep: `invoice_overdue` finds open invoices whose due date plus `days_ove
 run's data interval (so each invoice is reported by exactly one run, and backfills replay history),
 with at least `min_amount_due` due in `currency`. Overdue is read from invoice state (status open,
 due date passed): Stripe only sends `invoice.overdue` events when a Billing automation is set up.
-`mail_team` sends one mail per invoice with its number, customer and amount; once per invoice.
+`mail_team` sends one mail per invoice with its number, customer, amount and how long it has been
+overdue (to Stripe's clock when the sweep ran, so a backfill says how late it is now); once per invoice.
 """,
 ) as dag:
     overdue = StripeInvoiceOverdueSensor(
@@ -48,9 +49,12 @@ due date passed): Stripe only sends `invoice.overdue` events when a Billing auto
     StripeSendEmailOperator.partial(
         task_id="mail_team",
         to="{{ params.team_email }}",
-        subject="Invoice over {{ money(params.min_amount_due, params.currency) }} is {{ obj.days_overdue }} days overdue",
-        body="Invoice {{ obj.number }} of {{ obj.customer_name or obj.customer }} is {{ obj.days_overdue }} days "
-        "overdue with {{ obj.amount_due | money(obj.currency) }} due.",
+        subject="Invoice {{ obj.number }} is overdue: {{ obj.amount_due | money(obj.currency) }} due",
+        # days_overdue counts to Stripe's clock when the sweep ran: a backfill says how late it is now.
+        body="Invoice {{ obj.number }} of {{ obj.customer_name or obj.customer }} has been overdue for "
+        "{% if obj.days_overdue %}{{ obj.days_overdue }} day{{ '' if obj.days_overdue == 1 else 's' }}"
+        "{% else %}less than a day{% endif %}, with {{ obj.amount_due | money(obj.currency) }} due. "
+        "You are told of each invoice with at least {{ money(params.min_amount_due, params.currency) }} due.",
         fields={
             "Invoice number": "{{ obj.number }}",
             "Customer": "{{ obj.customer }} {{ obj.customer_email or '' }}",

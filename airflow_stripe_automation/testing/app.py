@@ -19,6 +19,7 @@ import re
 import secrets
 import string
 from collections.abc import Callable, Iterable
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -221,6 +222,8 @@ def _finish(state: AppState, record: dict[str, Any], status: int, body: bytes, h
     record["status"] = status
     with state.lock:
         state.requests.append(record)
+        # Stripe's Date header is Stripe's clock; here the server's own, moved or pinned by tests.
+        headers["Date"] = formatdate(state.store.now(), usegmt=True)
     return web.Response(body=body, status=status, headers=headers, content_type="application/json")
 
 

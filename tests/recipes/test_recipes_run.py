@@ -118,7 +118,10 @@ def test_r6_mails_collections_about_large_overdue_invoices_once(
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
     (mail,) = smtp_connection.messages
     assert mail.to == "collections@example.com"
-    assert mail.subject == "Invoice over $500.00 is 0 days overdue"  # due in the window: 0 days past due at its end
+    assert mail.subject == f"Invoice {big.number} is overdue: $600.00 due"
+    # due two days before Stripe's clock: a replay of an old window says how late the invoice is now
+    assert "has been overdue for 2 days, with $600.00 due" in mail.body
+    assert "at least $500.00 due" in mail.body
     assert "$600.00" in mail.body and big.number in mail.body and big.customer in mail.body
 
     replay, _ = run_recipe("recipe_overdue_invoice_alert", window)

@@ -12,6 +12,7 @@ import pytest
 from tests.testing.billing_helpers import customer, draft_invoice, price, subscribe
 
 HOUR = 3600
+DAY = 24 * HOUR
 
 
 def window(start: int, end: int) -> dict[str, str]:
@@ -39,10 +40,35 @@ def test_r6_mails_each_high_value_overdue_invoice_once(run_dag, stripe_server, s
 
     assert dag_run.state == again.state == "success"
     (mail,) = smtp_connection.messages
-    assert mail.subject == "Invoice over $500.00 is 0 days overdue"
+    assert mail.subject == f"Invoice {big.number} is overdue: $600.00 due"
+    assert "has been overdue for less than a day, with $600.00 due" in mail.body
     assert mail.rcpt_tos == ["collections@example.com"]
     assert f"<td>{big.number}</td>" in mail.body and "<td>$600.00</td>" in mail.body
     assert start < big.due_date
+
+
+def test_r6_backfilled_says_how_late_each_invoice_is_now(run_dag, stripe_server, stripe_client, smtp_connection):
+    """A backfill of the day invoices fell due, run a day later: the mail counts the days to Stripe's clock."""
+    cus = customer(stripe_client, card=None, email="later@example.com", name="Later Payer")
+    exact, late = (
+        stripe_client.v1.invoices.finalize_invoice(
+            draft_invoice(
+                stripe_client, cus.id, amounts=(amount,), collection_method="send_invoice", days_until_due=1
+            ).id
+        )
+        for amount in (50000, 75000)  # exactly the threshold, and over it
+    )
+    conf = window(exact.due_date - HOUR, exact.due_date + HOUR)
+    stripe_server.set_clock(exact.due_date + DAY + HOUR)
+    run_dag("stripe_overdue_invoice_alert", conf)
+    stripe_server.set_clock(exact.due_date + 3 * DAY + HOUR)
+    run_dag("stripe_overdue_invoice_alert", conf)  # a reprocess later: nothing more
+
+    mails = {m.subject: m.body for m in smtp_connection.messages}
+    assert len(smtp_connection.messages) == 2
+    assert "has been overdue for 1 day, with $500.00 due" in mails[f"Invoice {exact.number} is overdue: $500.00 due"]
+    assert "has been overdue for 1 day, with $750.00 due" in mails[f"Invoice {late.number} is overdue: $750.00 due"]
+    assert "at least $500.00 due" in mails[f"Invoice {late.number} is overdue: $750.00 due"]
 
 
 def test_r7_confirms_each_cancellation_to_the_customer_once(run_dag, stripe_server, stripe_client, smtp_connection):
