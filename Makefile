@@ -9,6 +9,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[test,dev]"
+	# The build leaves an egg-info here; with the checkout on sys.path (tests, the demo) Airflow would
+	# find the provider's entry points twice ("Plugin 'stripe_run_note' already registered").
+	rm -rf airflow_stripe_automation.egg-info
 	touch $@
 
 install: $(VENV)/.installed

@@ -40,6 +40,7 @@ def get_provider_info() -> dict:
                         "refunds",
                         "retrieve",
                         "subscriptions",
+                        "summary",
                     )
                 ],
             }
@@ -63,6 +64,9 @@ def get_provider_info() -> dict:
             }
         ],
         "extra-links": ["airflow_stripe_automation.links.stripe.StripeDashboardLink"],
+        "plugins": [
+            {"name": "stripe_run_note", "plugin-class": "airflow_stripe_automation.run_note.StripeRunNotePlugin"}
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_stripe_automation.hooks.stripe.StripeHook",

@@ -11,6 +11,7 @@ from airflow_stripe_automation.operators.dunning import StripeInvoiceRetryOperat
 from airflow_stripe_automation.operators.invoices import StripeMarkInvoiceUncollectibleOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
 from airflow_stripe_automation.operators.subscriptions import StripeCancelSubscriptionOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.subscriptions import StripeSubscriptionPaymentFailedSensor
 
 # Only an invoice the retries could not collect goes on; paid, void or written off already: done.
@@ -94,6 +95,7 @@ Every write carries an idempotency key per invoice and step; replaying a window 
         retry >> grace >> recheck >> cancel >> mark
 
     each_failed_invoice.expand(invoice=failed.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.subscriptions import StripeSubscriptionCanceledSensor
 
 with DAG(
@@ -66,6 +67,7 @@ Narrow it down with the sensor's `condition` (e.g. a price or an amount) if only
         )
 
     each_cancellation.expand(subscription=canceled.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

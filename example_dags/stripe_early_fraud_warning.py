@@ -9,6 +9,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.refunds import StripeRefundOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.radar import StripeEarlyFraudWarningSensor
 
 # "The charge costs less than a dispute would": same currency as the fee, amount below it.
@@ -80,6 +81,7 @@ refunded (or mailed about) at most once, however often a window is replayed.
         )
 
     each_warning.expand(warning=warnings.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_stripe_automation.operators.invoices import StripeCreateInvoiceOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 
 with DAG(
     dag_id="stripe_invoice_from_order",
@@ -62,6 +63,7 @@ order — or a retry after a crash half-way — completes the same invoice inste
         collection_method="{{ params.collection }}",
         days_until_due="{{ params.days_until_due }}",
     )
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_stripe_automation.operators.branch import StripeContinueIfOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.http import StripeObjectHttpOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.invoices import StripeInvoicePaidSensor
 
 # Downstream DAGs (fulfilment, accounting) can be scheduled on this asset.
@@ -84,6 +85,7 @@ invoice:
         )
 
     each_invoice.expand(invoice=paid.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
 
 with DAG(
@@ -62,6 +63,7 @@ overdue (to Stripe's clock when the sweep ran, so a backfill says how late it is
             "Invoice": "{{ obj.hosted_invoice_url or obj.id }}",
         },
     ).expand(stripe_object=overdue.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 
 with DAG(
     dag_id="stripe_pay_per_lead",
@@ -54,6 +55,7 @@ charged; trigger a new run to try again. Amounts are integers in minor units.
         description="{{ params.description }}",
         metadata={"recipe": "R1", "lead_run": "{{ run_id }}"},
     )
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from airflow.sdk import DAG, Param
 
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.payment_links import StripeCreatePaymentLinkOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 
 with DAG(
     dag_id="stripe_payment_link_email",
@@ -52,6 +53,7 @@ With `allow_partial`, the customer may choose to pay part of the amount.
         body="Thank you for your order {{ params.order_id }}. You can pay it securely here:\n{{ obj.url }}",
         fields={"Order": "{{ params.order_id }}", "Pay here": "{{ obj.url }}"},
     )
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.payments import StripePaymentSucceededSensor
 
 with DAG(
@@ -60,6 +61,7 @@ Replay a window by hand: trigger with `{"since": "2026-11-01T00:00:00Z", "until"
             "Payment": "{{ obj.id }}",
         },
     ).expand(stripe_object=payments.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.credits import StripeCustomerCreditOperator
 from airflow_stripe_automation.operators.subscriptions import StripeCreateSubscriptionOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.customers import StripeCustomerCreatedSensor
 
 with DAG(
@@ -57,6 +58,7 @@ Stripe to the next invoices). Both act once per customer: a replay of the window
         )
 
     each_customer.expand(customer=created.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

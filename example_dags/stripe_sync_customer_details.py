@@ -9,6 +9,7 @@ from airflow_stripe_automation.operators.branch import StripeContinueIfOperator
 from airflow_stripe_automation.operators.customers import StripeUpdateCustomerOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 
 with DAG(
     dag_id="stripe_sync_customer_details",
@@ -87,6 +88,7 @@ when Stripe already holds the values). `read_customer` reads the customer back â
     )
 
     update >> read >> courier_requested >> mail
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

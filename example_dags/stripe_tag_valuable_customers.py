@@ -8,6 +8,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_stripe_automation.operators.customers import StripeUpdateCustomerMetadataOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
+from airflow_stripe_automation.operators.summary import summarize_run
 from airflow_stripe_automation.sensors.payments import StripePaymentSucceededSensor
 
 with DAG(
@@ -74,6 +75,7 @@ ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail
         )
 
     each_payment.expand(payment=payments.output)
+    summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ def make_context(stripe_connection):
 
     def _make(dag_id: str = "test_dag", task_id: str = "task", run_id: str = "manual__2026-01-01", map_index: int = -1):
         ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, try_number=1)
+        ti.pushed = {}  # what the task pushed to XCom (its tally…), by key
+        ti.xcom_push = lambda key, value: ti.pushed.__setitem__(key, value)
         return {"ti": ti, "dag_run": SimpleNamespace(run_after=None, queued_at=None, conf={}), "run_id": run_id}
 
     return _make

@@ -60,6 +60,7 @@ from airflow_stripe_automation.rendered import (  # noqa: F401 - operators impor
     is_unset,
     parse_bool,
 )
+from airflow_stripe_automation.run_summary import TALLY_KEY, Tally
 
 if TYPE_CHECKING:
     import jinja2
@@ -195,6 +196,8 @@ class StripeBaseOperator(BaseOperator):
     ui_fgcolor = "#ffffff"
     #: whether the operator can work through a batch; a subclass that can only act on one object at a time says False
     batchable: ClassVar[bool] = True
+    #: what the operator does to each object, for logs and the run summary; None for a read-only one
+    action: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -247,6 +250,7 @@ class StripeBaseOperator(BaseOperator):
             return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
         if not evaluate_condition(validate_condition(self.condition, f"{self.task_id}.condition"), obj):
+            self.push_tally(context, skipped=1)
             raise AirflowSkipException(f"condition not met for {obj.get('id', 'the object')}: {self.condition}")
         self.log.info("Condition met for %s.", obj.get("id", "the object"))
 
@@ -311,11 +315,37 @@ class StripeBaseOperator(BaseOperator):
     # -- one object, or a batch ------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        """Act on ``stripe_object``: once, or once per object of a batch."""
+        """Act on ``stripe_object``: once, or once per object of a batch; either way, leave the task's tally."""
         batch = self._batch_objects()
-        if batch is None:
-            return self.execute_one(context)
-        return self._execute_batch(context, batch)
+        if batch is not None:
+            return self._execute_batch(context, batch)
+        try:
+            result = self.execute_one(context)
+        except AirflowSkipException:
+            self.push_tally(context, skipped=1)
+            raise
+        except Exception:  # a deferral (TaskDeferred) is no Exception: it passes, and counts when it ends
+            self.push_tally(context, failed=1)
+            raise
+        self.push_tally(context, results=[result])
+        return result
+
+    def push_tally(self, context: Context, results: Sequence[Any] = (), *, skipped: int = 0, failed: int = 0) -> None:
+        """
+        Push what this task did (:mod:`airflow_stripe_automation.run_summary`), for the run's summary.
+
+        :param context: the task's context
+        :param results: what the action returned per object acted on (``None``: skipped)
+        :param skipped: objects skipped besides those ``None`` results
+        :param failed: objects whose action failed
+        """
+        if self.action is None:
+            return
+        tally = Tally(self.action, skipped=skipped, failed=failed)
+        for result in results:
+            if result is not None:  # a skipped or failed object, counted by the caller
+                tally.add_result(result)
+        context["ti"].xcom_push(key=TALLY_KEY, value=tally.as_xcom())
 
     def execute_one(self, context: Context) -> Any:
         """Act on one object (``stripe_object``, templates rendered for it); what subclasses provide."""
@@ -360,6 +390,7 @@ class StripeBaseOperator(BaseOperator):
         if report.skipped:
             context["ti"].xcom_push(key=SKIPPED_KEY, value=report.skipped)
         self.log.info("Batch finished: %s.", report.summary())
+        self.push_tally(context, report.results, skipped=len(report.skipped), failed=len(report.failures))
         if report.failures:
             permanent = all(is_permanent(err) for _, _, err in report.failures)
             raise (StripeBatchFailed if permanent else StripeBatchIncomplete)(report.failure_message())
@@ -449,8 +480,8 @@ class StripeWriteOperator(StripeBaseOperator):
 
     template_fields: Sequence[str] = (*StripeBaseOperator.template_fields, "idempotency_key")
 
-    #: what the action does, for logs and messages ("charge", "refund", …)
-    action: ClassVar[str] = "write"
+    #: what the action does, for logs, messages and the run summary ("charge", "refund", …)
+    action: ClassVar[str | None] = "write"
 
     def __init__(
         self,
@@ -487,7 +518,7 @@ class StripeWriteOperator(StripeBaseOperator):
 
     def describe(self, inputs: dict[str, Any]) -> str:
         """A short phrase for logs and errors, e.g. ``"a charge of $15.00 to cus_123"``."""
-        return self.action
+        return self.action or "write"
 
     def result(self, obj: Any) -> dict[str, Any]:
         """The small JSON-serialisable dict returned to XCom."""

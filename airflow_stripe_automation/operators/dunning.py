@@ -170,11 +170,17 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         progress = _Progress.resumed(kwargs, event)
         inputs = self.validate()
         key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
-        invoice = self._read(inputs)
-        # The trigger fired for the attempt that is due now, whatever this host's clock says.
-        if invoice["status"] == "open" and progress.attempts < inputs["max_attempts"]:
-            invoice, progress = self._attempt(inputs, key, invoice, progress)
-        return self._finish_or_defer(inputs, invoice, progress)
+        try:
+            invoice = self._read(inputs)
+            # The trigger fired for the attempt that is due now, whatever this host's clock says.
+            if invoice["status"] == "open" and progress.attempts < inputs["max_attempts"]:
+                invoice, progress = self._attempt(inputs, key, invoice, progress)
+            result = self._finish_or_defer(inputs, invoice, progress)
+        except Exception:  # a deferral to the next attempt is no Exception: the tally waits for the end
+            self.push_tally(context, failed=1)
+            raise
+        self.push_tally(context, [result])
+        return result
 
     # -- one attempt, then finish or wait for the next -------------------------------------------
 

@@ -60,6 +60,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         "smtp_conn_id",
     )
     template_fields_renderers = {"body": "jinja", "fields": "json", "stripe_object": "json"}
+    action = "mail"
 
     def __init__(
         self,

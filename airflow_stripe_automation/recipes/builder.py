@@ -370,6 +370,8 @@ class _Builder:
     def build(self, dag_id: str) -> Any:
         from airflow.sdk import DAG
 
+        from airflow_stripe_automation.operators.summary import summarize_run
+
         sensor_cls = self._check_trigger()
         steps = self._check_steps()
         dag_kwargs = self._dag_kwargs(dag_id)
@@ -383,6 +385,7 @@ class _Builder:
                 self._build_ungrouped(steps, self._build_trigger(sensor_cls, steps))
             else:
                 self._build_group(steps, self._build_trigger(sensor_cls, steps))
+            summarize_run(dag)  # as every example DAG ends: the run's summary and note
         return dag
 
     def _dag_kwargs(self, dag_id: str) -> dict[str, Any]:

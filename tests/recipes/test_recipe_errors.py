@@ -138,7 +138,7 @@ def test_obj_needs_an_object_to_act_on_and_steps_must_run_before(tmp_path):
     with_object = GOOD.replace('"{{ params.customer_id }}"', '"{{ obj.customer }}"').replace(
         "      currency: usd", '      currency: usd\n      stripe_object: "{{ params }}"'
     )
-    assert recipe_dag(write_recipe(tmp_path, "own_object", with_object)).task_ids == ["charge_lead"]
+    assert recipe_dag(write_recipe(tmp_path, "own_object", with_object)).task_ids == ["charge_lead", "run_summary"]
 
 
 def test_object_the_old_name_of_obj_is_refused_with_the_new_one(tmp_path):
@@ -359,12 +359,12 @@ steps:
 
 def test_a_sensor_recipe_runs_its_steps_per_object_in_a_group(tmp_path):
     dag = recipe_dag(write_recipe(tmp_path, "paid", SENSOR))
-    assert dag.task_ids == ["payment_succeeded", "each_object.mail_team"]
+    assert dag.task_ids == ["payment_succeeded", "each_object.mail_team", "run_summary"]
     assert dag.get_task("each_object.mail_team").get_closest_mapped_task_group().group_id == "each_object"
     ungrouped = recipe_dag(
         write_recipe(tmp_path, "flat", SENSOR.replace("  with:\n    wait", "  group: null\n  with:\n    wait", 1))
     )
-    assert ungrouped.task_ids == ["payment_succeeded", "mail_team"]
+    assert ungrouped.task_ids == ["payment_succeeded", "mail_team", "run_summary"]
     assert ungrouped.get_task("mail_team").is_mapped
 
 
@@ -377,7 +377,11 @@ def test_obj_is_for_the_steps_and_group_null_steps_have_no_steps(tmp_path):
     )
 
     flat = SENSOR.replace("  with:\n    wait", "  group: null\n  with:\n    wait", 1)
-    assert recipe_dag(write_recipe(tmp_path, "flat_obj", flat)).task_ids == ["payment_succeeded", "mail_team"]
+    assert recipe_dag(write_recipe(tmp_path, "flat_obj", flat)).task_ids == [
+        "payment_succeeded",
+        "mail_team",
+        "run_summary",
+    ]
     message = error_of(
         tmp_path,
         flat.replace("{{ params.team_email }}", "{{ steps.payment_succeeded.customer_email }}")
