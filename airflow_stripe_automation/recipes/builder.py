@@ -45,6 +45,7 @@ from airflow_stripe_automation.recipes.templates import (
     RETIRED_OBJECT_NAME,
     STEPS_NAME,
     RecipeTemplate,
+    locked_out,
     method_lookups,
     references,
     whole_expression,
@@ -318,9 +319,12 @@ class _Builder:
         try:
             names, steps = references(value)
             methods = method_lookups(value)
+            refused = locked_out(value)
         except jinja2.TemplateSyntaxError as err:
             self._problem(path, f"not a valid template: {err.message}")
             return
+        for message in refused:
+            self._problem(path, message)
         for method in methods:
             self._problem(
                 path,
@@ -570,11 +574,12 @@ class _Builder:
             return timedelta(seconds=value)
         if not is_template(value):
             return value
+        # Every template becomes a RecipeTemplate, rendered locked down: never by the DAG's own Jinja
+        # environment, which sees the task's whole context (conn, var, macros…).
         names, steps = references(value)
         uses_object = OBJECT_NAME in names
         expression = whole_expression(value)
-        if not uses_object and not steps and (expression is None or not names <= DATA_NAMES):
-            return value  # text: Airflow renders it like any template field
+        typed = expression is not None and (uses_object or bool(steps) or names <= DATA_NAMES)
         if expression is not None and len(steps) == 1:
             (step_id,) = steps
             if expression.replace(" ", "") in (
@@ -583,7 +588,9 @@ class _Builder:
                 f'{STEPS_NAME}["{step_id}"]',
             ):
                 return outputs[step_id]  # an XComArg: Airflow resolves it to this object's result
-        return RecipeTemplate(value, obj=obj if uses_object else None, steps={s: outputs[s] for s in steps})
+        return RecipeTemplate(
+            value, obj=obj if uses_object else None, steps={s: outputs[s] for s in steps}, typed=typed
+        )
 
     def _instantiate(self, cls: type[Any], path: FieldPath, **kwargs: Any) -> Any:
         try:

@@ -17,14 +17,22 @@ resolved on the worker: nothing is evaluated at parse time and no recipe text is
 batch task (a trigger with ``batch_size``; :mod:`airflow_stripe_automation.batches`) both are
 batches, and a template rendered for the object at ``batch_position`` reads the entry at that place;
 each batch is read once per task, not once per object.
+
+Recipe authors do not write Python, and a recipe must not reach what its DAG's Python could: every
+recipe template renders in a locked-down Jinja environment (an ``ImmutableSandboxedEnvironment``:
+no ``_``-names, no mutating calls, no file loader) that sees only the names below
+(:data:`TEMPLATE_NAMES`) as plain data — no ``conn``, ``var``, ``ti``, ``task`` or Airflow's
+``macros`` modules (``macros`` offers only its date helpers, :data:`MACRO_NAMES`). The builder
+refuses, when the recipe is parsed, a template naming anything else (:func:`locked_out`).
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 from jinja2 import meta, nodes
@@ -39,6 +47,39 @@ STEPS_NAME = "steps"
 RETIRED_OBJECT_NAME = "object"
 #: A whole-value template reading only these keeps its type: data, not text.
 DATA_NAMES = frozenset({OBJECT_NAME, STEPS_NAME, "params", "dag_run"})
+#: The run's fields a recipe template reads by name (``{{ ds }}``, ``{{ run_id }}``), from Airflow's context.
+RUN_NAMES = frozenset(
+    {
+        "run_id",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+    }
+)
+#: What ``dag_run`` holds in a recipe template: the run's conf and fields, as data.
+DAG_RUN_FIELDS = ("conf", "dag_id", "run_id", "run_type", "logical_date", "data_interval_start", "data_interval_end")
+#: What ``macros`` holds in a recipe template: Airflow's date helpers, not its modules (``uuid``, ``json``…).
+MACRO_NAMES = ("datetime", "timedelta", "ds_add", "ds_format")
+#: Jinja's own globals a recipe template may call (``{{ dict(obj, event='paid') }}``).
+JINJA_GLOBALS = frozenset({"range", "dict", "namespace", "cycler", "joiner"})
+#: Every name a recipe template may read; nothing else is in its context.
+TEMPLATE_NAMES = frozenset({*DATA_NAMES, "money", "macros", *RUN_NAMES, *JINJA_GLOBALS})
+# Restricted members of these names: which a template may read (``macros.uuid`` is not one).
+_MEMBERS = {"macros": MACRO_NAMES, "dag_run": DAG_RUN_FIELDS}
+# In Airflow's context, not a recipe template's: said plainly, without a "did you mean".
+_AIRFLOW_ONLY = frozenset({"conn", "var", "ti", "task_instance", "task", "dag", "outlet_events", "inlet_events"})
+_READABLE = ", ".join(["params", OBJECT_NAME, f"{STEPS_NAME}.<id>", "money", "macros", "dag_run", *sorted(RUN_NAMES)])
+_STATEMENT_NAMES = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from … import",
+    nodes.Extends: "extends",
+}
 
 _DATA_TYPES = (str, int, float, bool, type(None), dict, list)
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
@@ -50,14 +91,21 @@ def references(source: str) -> tuple[set[str], set[str]]:
 
     :param source: a Jinja template (raises ``jinja2.TemplateSyntaxError`` if it is not one)
     """
-    names, steps, _ = _read(source)
-    return set(names), set(steps)
+    reading = _read(source)
+    return set(reading.names), set(reading.steps)
+
+
+class _Reading(NamedTuple):
+    names: frozenset[str]
+    steps: frozenset[str]
+    methods: tuple[str, ...]
+    locked_out: tuple[str, ...]
 
 
 # The DAG processor checks the same templates on every parse of a recipe: each is read once per
-# process, and with one parse for all that is asked of it (names, steps, method lookups).
+# process, and with one parse for all that is asked of it (names, steps, method lookups, names refused).
 @lru_cache(maxsize=4096)
-def _read(source: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+def _read(source: str) -> _Reading:
     tree = _parse_env().parse(source)
     names = meta.find_undeclared_variables(tree)
     steps: set[str] = set()
@@ -70,7 +118,62 @@ def _read(source: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]
                 steps.add(node.arg.value)
     if STEPS_NAME in names and not steps:
         steps.add("")  # `steps` used without naming a step: reported by the builder
-    return frozenset(names), frozenset(steps), _method_lookups(tree)
+    return _Reading(frozenset(names), frozenset(steps), _method_lookups(tree), _locked_out(tree, names))
+
+
+def locked_out(source: str) -> list[str]:
+    """
+    What ``source`` reads that a recipe template may not, in words: names, ``_``-attributes, filters, file statements.
+
+    Recipe templates see only :data:`TEMPLATE_NAMES` (``macros`` and ``dag_run`` only their listed
+    members); ``object``, the retired name of ``obj``, is left to the builder's own message.
+
+    :param source: a Jinja template (raises ``jinja2.TemplateSyntaxError`` if it is not one)
+    """
+    return list(_read(source).locked_out)
+
+
+def _locked_out(tree: nodes.Template, names: set[str]) -> tuple[str, ...]:
+    from airflow_stripe_automation.suggestions import did_you_mean
+
+    found: list[str] = []
+    for node_type, statement in _STATEMENT_NAMES.items():
+        if any(True for _ in tree.find_all(node_type)):
+            found.append(f"'{{% {statement} %}}' cannot be used in a recipe template: it would read other files")
+    for name in sorted(names - TEMPLATE_NAMES - {RETIRED_OBJECT_NAME}):
+        if name in _AIRFLOW_ONLY:
+            why, hint = "a recipe cannot read Airflow's connections, variables, task instance or DAG", ""
+        else:
+            why, hint = "not a name recipe templates know", did_you_mean(name, sorted(TEMPLATE_NAMES))
+        found.append(f"{name!r}: {why} (templates read only {_READABLE}){hint}")
+    # (what is read from, the member, whether as an attribute): obj.x, obj['x']
+    lookups: list[tuple[nodes.Node, str, bool]] = [(n.node, n.attr, True) for n in tree.find_all(nodes.Getattr)]
+    lookups += [
+        (n.node, n.arg.value, False)
+        for n in tree.find_all(nodes.Getitem)
+        if isinstance(n.arg, nodes.Const) and isinstance(n.arg.value, str)
+    ]
+    for owner, member, as_attribute in lookups:
+        # A mapping's key may start with '_' (obj['metadata']['_source']); an attribute may not.
+        if member.startswith("__") or (as_attribute and member.startswith("_")):
+            found.append(
+                f"{member!r} cannot be read in a recipe template: names starting with '_' are Python internals"
+            )
+        elif isinstance(owner, nodes.Name) and owner.name in _MEMBERS and owner.name in names:
+            allowed = _MEMBERS[owner.name]
+            if member not in allowed:
+                found.append(
+                    f"'{owner.name}.{member}' is not available in recipe templates"
+                    f"{did_you_mean(member, allowed)} ({owner.name} holds only {', '.join(allowed)})"
+                )
+    env = locked_env()  # the filters and tests a recipe template renders with
+    for kind, known, used in (
+        ("filter", set(env.filters), {n.name for n in tree.find_all(nodes.Filter)}),
+        ("test", set(env.tests), {n.name for n in tree.find_all(nodes.Test)}),
+    ):
+        for name in sorted(used - known):
+            found.append(f"no {kind} named {name!r} in recipe templates{did_you_mean(name, sorted(known))}")
+    return tuple(dict.fromkeys(found))
 
 
 class _AnyName(dict):
@@ -112,7 +215,7 @@ def method_lookups(source: str) -> list[str]:
 
     :param source: a Jinja template
     """
-    return list(_read(source)[2])
+    return list(_read(source).methods)
 
 
 def _method_lookups(tree: nodes.Template) -> tuple[str, ...]:
@@ -138,9 +241,11 @@ def whole_expression(source: str) -> str | None:
 
 class RecipeTemplate:
     """
-    A template field value rendered with the object acted on and earlier steps' results.
+    A recipe's template field value, rendered locked down with the object acted on and earlier steps' results.
 
-    Airflow resolves it when it renders the task's template fields (like an XComArg), on the worker.
+    Airflow resolves it when it renders the task's template fields (like an XComArg), on the worker;
+    it renders in :func:`locked_env` with :func:`template_variables`, never in the DAG's own Jinja
+    environment with the task's whole context.
 
     ``obj`` is the object the task itself offers (a Stripe operator's rendered ``stripe_object``);
     in a task that offers none, ``obj`` below.
@@ -148,34 +253,92 @@ class RecipeTemplate:
     :param source: the Jinja template from the recipe
     :param obj: the trigger's object: the mapped task group's argument (resolved per object), or None
     :param steps: step id -> that step's output (an XComArg, or the trigger's object), for ``steps.<id>``
+    :param typed: a whole-value template (``"{{ params.amount }}"``) keeps its value's type; else text
     """
 
-    def __init__(self, source: str, *, obj: Any = None, steps: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, source: str, *, obj: Any = None, steps: Mapping[str, Any] | None = None, typed: bool = True
+    ) -> None:
         self.source = source
         self.obj = obj
         self.steps = dict(steps or {})
-        self.expression = whole_expression(source)
+        self.expression = whole_expression(source) if typed else None
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
-        variables = dict(context)
+        variables = template_variables(context)
         offered = context.get(OBJECT_NAME)  # None while a Stripe operator renders its stripe_object
         if offered is None and self.obj is not None:
             offered = resolved(self.obj, context)
         variables[OBJECT_NAME] = _plain(offered)
         variables[STEPS_NAME] = _StepResults(self.steps, context)
-        variables.setdefault("money", money_or_text)
-        env = context["task"].get_template_env()
-        env.filters.setdefault("money", money_or_text)
         if self.expression is not None:
-            value = _plain(env.compile_expression(self.expression, undefined_to_none=True)(**variables))
+            value = _plain(_compiled_expression(self.expression)(**variables))
             return value if isinstance(value, _DATA_TYPES) else str(value)
-        return env.from_string(self.source).render(**variables)
+        return _compiled(self.source).render(**variables)
 
     def __str__(self) -> str:
         # What the UI shows before the run, and what DAG serialisation stores.
         return self.source
 
     __repr__ = __str__
+
+
+def template_variables(context: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    What a recipe template sees of a task's context: params, the run's fields, ``dag_run`` and ``macros``, as data.
+
+    Not ``conn``, ``var``, ``ti``, ``task`` or anything else the context holds. ``obj`` and
+    ``steps`` are the template's own (:class:`RecipeTemplate`).
+
+    :param context: the task's context
+    """
+    variables: dict[str, Any] = {name: context[name] for name in RUN_NAMES if name in context}
+    variables["params"] = _plain(context.get("params") or {})
+    dag_run = context.get("dag_run")
+    variables["dag_run"] = {
+        name: _plain((getattr(dag_run, name, None) or {}) if name == "conf" else getattr(dag_run, name, None))
+        for name in DAG_RUN_FIELDS
+    }
+    variables["macros"] = _macros()
+    variables["money"] = money_or_text
+    return variables
+
+
+@lru_cache(maxsize=1)
+def _macros() -> dict[str, Any]:
+    from airflow.sdk.execution_time.macros import ds_add, ds_format
+
+    helpers = {"datetime": datetime.datetime, "timedelta": datetime.timedelta, "ds_add": ds_add, "ds_format": ds_format}
+    return {name: helpers[name] for name in MACRO_NAMES}
+
+
+@lru_cache(maxsize=1)
+def locked_env() -> jinja2.Environment:
+    """
+    The Jinja environment recipe templates render in: sandboxed, immutable, no loader, Airflow's date filters and ``money``.
+
+    Undefined names and fields fail the render (``StrictUndefined``, as Airflow's default), except
+    in a whole-value template, where a missing field is None.
+    """
+    from airflow.sdk.definitions._internal.templater import FILTERS  # ds, ts…: Airflow's own date filters
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    env.filters.update(FILTERS)
+    env.filters["money"] = money_or_text
+    env.globals = {name: value for name, value in env.globals.items() if name in JINJA_GLOBALS}
+    return env
+
+
+# A batch task renders the same templates once per object: each is compiled once per process.
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> jinja2.Template:
+    return locked_env().from_string(source)
+
+
+@lru_cache(maxsize=1024)
+def _compiled_expression(expression: str) -> Any:
+    return locked_env().compile_expression(expression, undefined_to_none=True)
 
 
 class _StepResults:
