@@ -1,8 +1,11 @@
 """Read a recipe file: safe YAML with line numbers, checked against the published JSON Schema.
 
 Only plain YAML data is read (no tags, no Python objects), with YAML 1.2's booleans (``true``/``false``
-only, so a country code ``NO`` stays a string) and dates left as text. Every problem is reported with
-the file, the line, the field (``steps[0].with.amount``) and what is wrong.
+only, so a country code ``NO`` stays a string) and dates left as text. Anchors and aliases
+(``&still_open`` … ``*still_open``) are read, but a recipe that would expand through them to more
+than :data:`MAX_EXPANDED_VALUES` values (an alias bomb: a few hundred bytes, a billion values) or
+that holds itself is refused before anything is expanded. Every problem is reported with the file,
+the line, the field (``steps[0].with.amount``) and what is wrong.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from airflow_stripe_automation.suggestions import did_you_mean
 SCHEMA_PATH = Path(__file__).with_name("recipe.schema.json")
 
 _YAML_12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+#: The most values (mappings, lists, scalars, keys) a recipe may hold once its aliases are copied in;
+#: the twelve shipped recipes hold a few hundred each.
+MAX_EXPANDED_VALUES = 10_000
 
 
 # libyaml's parser when PyYAML was built with it (the wheels are): the DAG processor parses every
@@ -111,6 +117,7 @@ def _read_yaml(source: str, path: Path) -> tuple[dict[str, Any], dict[FieldPath,
         lines: dict[FieldPath, int] = {}
         duplicates: list[Problem] = []
         if node is not None:
+            _refuse_alias_bombs(node, path)  # before anything walks the document with its aliases copied in
             _index_lines(node, (), lines, duplicates)
         if duplicates:
             raise RecipeError(path, duplicates)
@@ -130,6 +137,53 @@ def _read_yaml(source: str, path: Path) -> tuple[dict[str, Any], dict[FieldPath,
             path, [Problem((), f"a recipe is a mapping of fields (trigger, steps, …); the file is {kind}", 1)]
         )
     return data, lines
+
+
+def _refuse_alias_bombs(root: yaml.Node, path: Path) -> None:
+    """
+    Refuse a document holding itself, or expanding to more than MAX_EXPANDED_VALUES values through its aliases.
+
+    The composed document is a graph: an alias is the anchored node itself, not a copy. Each node's
+    expanded size is counted once (children first, without recursion), so the count costs what the
+    file holds, never what it would expand to.
+    """
+    sizes: dict[int, int] = {}  # id(node) -> values in it once expanded
+    ancestors: set[int] = set()  # the nodes being counted, which hold the current one
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_counted = stack.pop()
+        children = _children(node)
+        if children_counted:
+            ancestors.discard(id(node))
+            sizes[id(node)] = size = 1 + sum(sizes[id(child)] for child in children)
+            if size > MAX_EXPANDED_VALUES:
+                message = (
+                    f"the aliases (*name) here expand to more than {MAX_EXPANDED_VALUES} values; a recipe "
+                    "is far smaller, so it is refused without being expanded (an alias bomb?): write "
+                    "the values out, or use fewer aliases"
+                )
+                raise RecipeError(path, [Problem((), message, node.start_mark.line + 1)])
+            continue
+        if id(node) in sizes:
+            continue
+        ancestors.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in ancestors:
+                message = (
+                    "the list or mapping anchored here holds an alias (*name) to itself: a recipe cannot hold itself"
+                )
+                raise RecipeError(path, [Problem((), message, child.start_mark.line + 1)])
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _index_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], duplicates: list[Problem]) -> None:

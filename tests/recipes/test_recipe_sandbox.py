@@ -16,7 +16,7 @@ from jinja2.sandbox import SecurityError
 
 from airflow_stripe_automation.recipes import build_dag, load_recipe, recipe_dag
 from airflow_stripe_automation.recipes.templates import RecipeTemplate
-from tests.recipes.conftest import shipped_recipes
+from tests.recipes.conftest import RECIPES_DIR, shipped_recipes
 from tests.recipes.test_recipe_errors import error_of, write_recipe
 
 MAIL = """\
@@ -252,3 +252,80 @@ def test_a_recipe_mail_holds_no_key_whatever_its_template_reaches_for(
     (mail,) = smtp_connection.messages
     assert "Order o_42 in 1970. uuid: False. ti: False. class: False." in mail.body
     assert api_key not in mail.body and api_key not in mail.subject
+
+
+# -- YAML: aliases that expand without bound ----------------------------------------------------
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A 'billion laughs' recipe: each level lists the one before nine times (9**9 values from ~350 bytes)."""
+    text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    names = "abcdefghijklmnopqrstuvwxyz"
+    for before, name in zip(names[: levels - 1], names[1:levels], strict=True):
+        text += f"{name}: &{name} [{', '.join([f'*{before}'] * 9)}]\n"
+    return text
+
+
+def test_an_alias_bomb_is_refused_without_being_expanded(tmp_path, monkeypatch):
+    from airflow_stripe_automation.recipes import loader
+
+    read = []  # every node the loader looks into: what the file holds, not what it expands to
+    children = loader._children
+    monkeypatch.setattr(loader, "_children", lambda node: read.append(node) or children(node))
+
+    def expanded(*args, **kwargs):
+        raise AssertionError("the recipe was walked with its aliases copied in")
+
+    monkeypatch.setattr(loader, "_index_lines", expanded)
+    monkeypatch.setattr(loader._RecipeYamlLoader, "construct_document", expanded)
+    text = alias_bomb()
+    assert len(text.encode()) < 1000
+
+    message = error_of(tmp_path, text)
+
+    assert (
+        "line 5: (recipe): the aliases (*name) here expand to more than 10000 values; a recipe is far "
+        "smaller, so it is refused without being expanded (an alias bomb?)" in message
+    )
+    assert len(read) < 100
+
+
+GOOD_ALIASES = """\
+recipe: R1
+params:
+  customer_id: {type: string}
+trigger:
+  type: external
+steps:
+  - id: charge
+    type: charge
+    with: &outer
+      stripe_object: "{{ params }}"
+      customer_id: "{{ params.customer_id }}"
+      amount: 100
+      currency: usd
+      condition: &open {field: status, op: eq, value: open}
+  - id: charge_again
+    type: charge
+    with:
+      stripe_object: "{{ params }}"
+      customer_id: "{{ params.customer_id }}"
+      amount: 100
+      currency: usd
+      condition: {not: *open}
+"""
+
+
+def test_a_recipe_holding_itself_is_refused(tmp_path):
+    message = error_of(
+        tmp_path,
+        GOOD_ALIASES.replace("condition: &open {field: status, op: eq, value: open}", "condition: &open {not: *outer}"),
+    )
+    assert "line 14: (recipe): the list or mapping anchored here holds an alias (*name) to itself" in message
+
+
+def test_recipes_may_still_use_a_few_aliases(tmp_path):
+    # R4 and R5 name a condition once (&still_open) and use it again (*still_open).
+    assert "*still_open" in (RECIPES_DIR / "annual_dunning.yaml").read_text()
+    dag = recipe_dag(write_recipe(tmp_path, "aliases", GOOD_ALIASES))
+    assert dag.get_task("charge_again").condition == {"not": {"field": "status", "op": "eq", "value": "open"}}
