@@ -71,6 +71,18 @@ _RESERVED_ARGS = {"task_id", "task_display_name", "dag", "task_group", "params",
 # Durations YAML can only write as numbers: seconds.
 _SECONDS_ARGS = {"retry_delay", "max_retry_delay", "execution_timeout"}
 _ASSET_ARGS = {"outlets", "inlets"}
+# Set by the recipe's deployment, never by a recipe: which Stripe account it acts on, and what makes
+# each write happen once.
+_DEPLOYMENT_ARGS = {
+    "stripe_conn_id": (
+        "the Stripe connection is the deployment's, not a recipe's: a recipe's trigger and steps use "
+        "stripe_default, which the deployment defines (a connection, or AIRFLOW_CONN_STRIPE_DEFAULT); remove it"
+    ),
+    "idempotency_key": (
+        "idempotency keys are derived from the DAG, the step and the object, so that a replay acts on "
+        "nothing twice; a recipe cannot set them: remove it"
+    ),
+}
 
 
 def dag_id_for(recipe: Recipe) -> str:
@@ -248,10 +260,12 @@ class _Builder:
         own_object = in_steps and "stripe_object" in accepted and ("stripe_object" in kwargs or self.ungrouped)
         for name, value in kwargs.items():
             where = (*path, "with", name)
-            if name in _RESERVED_ARGS:
+            if name in _DEPLOYMENT_ARGS:
+                self._problem(where, f"{name!r} cannot be set in a recipe: {_DEPLOYMENT_ARGS[name]}")
+            elif name in _RESERVED_ARGS:
                 self._problem(where, f"{name!r} is set by the recipe (use the step's id/name), not in 'with'")
             elif name not in accepted:
-                hint = did_you_mean(name, sorted(accepted - _RESERVED_ARGS), cutoff=0.7)
+                hint = did_you_mean(name, sorted(accepted - _RESERVED_ARGS - set(_DEPLOYMENT_ARGS)), cutoff=0.7)
                 self._problem(where, f"unknown field {name!r} for {cls.__name__}{hint}")
             else:
                 self._check_template(

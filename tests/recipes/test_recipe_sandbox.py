@@ -329,3 +329,39 @@ def test_recipes_may_still_use_a_few_aliases(tmp_path):
     assert "*still_open" in (RECIPES_DIR / "annual_dunning.yaml").read_text()
     dag = recipe_dag(write_recipe(tmp_path, "aliases", GOOD_ALIASES))
     assert dag.get_task("charge_again").condition == {"not": {"field": "status", "op": "eq", "value": "open"}}
+
+
+# -- connections and idempotency keys: the deployment's, not a recipe's -------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        pytest.param(
+            "stripe_conn_id: stripe_live",
+            "line 13: steps[0].with.stripe_conn_id: 'stripe_conn_id' cannot be set in a recipe: the Stripe "
+            "connection is the deployment's, not a recipe's: a recipe's trigger and steps use stripe_default",
+            id="stripe-connection",
+        ),
+        pytest.param(
+            'stripe_conn_id: "{{ params.account }}"',
+            "steps[0].with.stripe_conn_id: 'stripe_conn_id' cannot be set in a recipe",
+            id="stripe-connection-from-a-param",
+        ),
+        pytest.param(
+            'idempotency_key: "order-{{ params.order_id }}"',
+            "line 13: steps[0].with.idempotency_key: 'idempotency_key' cannot be set in a recipe: idempotency "
+            "keys are derived from the DAG, the step and the object, so that a replay acts on nothing twice",
+            id="idempotency-key",
+        ),
+    ],
+)
+def test_a_step_cannot_choose_its_stripe_connection_or_idempotency_key(tmp_path, field, expected):
+    text = GOOD_ALIASES.replace("      amount: 100\n", f"      amount: 100\n      {field}\n", 1)
+    assert expected in error_of(tmp_path, text)
+
+
+def test_a_trigger_cannot_choose_its_stripe_connection(tmp_path):
+    text = (RECIPES_DIR / "personalize_orders.yaml").read_text()
+    text = text.replace("    wait_for_match: false\n", "    wait_for_match: false\n    stripe_conn_id: stripe_live\n")
+    assert "trigger.with.stripe_conn_id: 'stripe_conn_id' cannot be set in a recipe" in error_of(tmp_path, text)
