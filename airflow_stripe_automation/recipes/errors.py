@@ -1,13 +1,28 @@
-"""The error a broken recipe raises: which file, which field, what is wrong — one line per problem."""
+"""The error a broken recipe raises: which file, which field, what is wrong — one line per problem.
+
+A recipe error goes to the DAG processor's import errors, the UI and logs: anything in it that looks
+like a Stripe secret (``sk_live_…``, ``rk_test_…``, ``whsec_…``), pasted into a recipe field by
+mistake, is masked.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 #: A field's location in a recipe: keys and list indexes, e.g. ("steps", 0, "with", "amount").
 FieldPath = tuple[str | int, ...]
+
+
+# Stripe's secret and restricted API keys and webhook signing secrets; a publishable key (pk_) is public.
+_STRIPE_SECRET = re.compile(r"(?<![A-Za-z0-9])((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with what looks like a Stripe secret masked: ``sk_live_51H…`` -> ``sk_live_***``."""
+    return _STRIPE_SECRET.sub(r"\1***", text)
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -31,6 +46,11 @@ class Problem:
     path: FieldPath
     message: str
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        # A field's value (or a key) may be echoed in the message: never a secret.
+        object.__setattr__(self, "path", tuple(mask_secrets(p) if isinstance(p, str) else p for p in self.path))
+        object.__setattr__(self, "message", mask_secrets(self.message))
 
     def format(self, file: str) -> str:
         where = f"{file}, line {self.line}" if self.line else file

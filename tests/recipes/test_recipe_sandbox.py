@@ -365,3 +365,38 @@ def test_a_trigger_cannot_choose_its_stripe_connection(tmp_path):
     text = (RECIPES_DIR / "personalize_orders.yaml").read_text()
     text = text.replace("    wait_for_match: false\n", "    wait_for_match: false\n    stripe_conn_id: stripe_live\n")
     assert "trigger.with.stripe_conn_id: 'stripe_conn_id' cannot be set in a recipe" in error_of(tmp_path, text)
+
+
+# -- an API key pasted into a recipe never shows in its errors ----------------------------------
+
+KEY = "sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUv"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            "    type: charge\n",
+            f"    type: {KEY}\n",
+            "line 8: steps[0].type: 'sk_live_***' is not one of charge,",
+            id="a-value-echoed",
+        ),
+        pytest.param(
+            "      amount: 100\n",
+            f"      amount: 100\n      {KEY}: 1\n",
+            "line 13: steps[0].with.sk_live_***: unknown field 'sk_live_***' for StripeOneTimeChargeOperator",
+            id="a-field-name",
+        ),
+        pytest.param(
+            "{field: status, op: eq, value: open}",
+            "{field: status, op: rk_test_51HxYzAbCdEfGh, value: open}",
+            "line 14: steps[0].with.condition: unknown op 'rk_test_***'; use one of",
+            id="a-restricted-key-in-a-condition",
+        ),
+    ],
+)
+def test_a_stripe_key_in_a_step_field_is_masked_in_the_error(tmp_path, old, new, expected):
+    assert old in GOOD_ALIASES
+    message = error_of(tmp_path, GOOD_ALIASES.replace(old, new, 1))
+    assert expected in message, message
+    assert "51HxYzAbCdEf" not in message
