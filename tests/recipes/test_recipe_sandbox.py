@@ -122,7 +122,7 @@ def test_the_documented_names_still_load(tmp_path):
         "{{ obj['metadata'] is defined }} {{ namespace(a=1).a }} {{ range(3) | list }}"
     )
     dag = recipe_dag(write_recipe(tmp_path, "mail_ok", mail_recipe(body)))
-    assert dag.task_ids == ["mail_team"]
+    assert dag.task_ids == ["mail_team", "run_summary"]
 
 
 def test_the_shipped_recipes_give_airflow_no_template_text_to_render():
