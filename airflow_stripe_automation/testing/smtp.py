@@ -2,6 +2,11 @@
 
 Built on aiosmtpd (the maintained asyncio SMTP server; the ``test`` extra installs it). Airflow's
 SMTP provider talks to it exactly as it would to a production relay.
+
+``python -m airflow_stripe_automation.testing.smtp --port 8025`` runs it in the foreground beside the
+local Stripe server (``python -m airflow_stripe_automation.testing``), for a staging Airflow or a
+demo: it prints the ``smtp_default`` connection that reaches it, then one line per mail received,
+and with ``--save DIR`` keeps each mail as an ``.eml`` file a mail client opens.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import email
 import email.policy
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -48,8 +54,11 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        mail = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message)
         with self.sink._lock:
-            self.sink._messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.sink._messages.append(mail)
+        if self.sink.on_mail is not None:
+            self.sink.on_mail(mail)
         return "250 Message accepted for delivery"
 
 
@@ -58,11 +67,15 @@ class LocalSmtpServer:
     An SMTP server on 127.0.0.1 that stores what it receives.
 
     :param port: the port to listen on; 0 picks a free one
+    :param on_mail: called with each mail as it arrives (in the server's thread)
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, on_mail: Callable[[ReceivedMail], None] | None = None
+    ) -> None:
         self.host = host
         self.port = port or _free_port(host)
+        self.on_mail = on_mail
         self._messages: list[ReceivedMail] = []
         self._lock = threading.Lock()
         self._controller: Any = None
@@ -115,3 +128,48 @@ def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the SMTP sink in the foreground until Ctrl-C or SIGTERM; see the module docstring."""
+    import argparse
+    import json
+    import signal
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m airflow_stripe_automation.testing.smtp", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025, help="0 picks a free port")
+    parser.add_argument("--save", type=Path, metavar="DIR", help="also keep each mail as DIR/<n>.eml")
+    args = parser.parse_args(argv)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+    count = 0
+    count_lock = threading.Lock()
+
+    def show(mail: ReceivedMail) -> None:
+        nonlocal count
+        with count_lock:
+            count += 1
+            number = count
+        if args.save:
+            (args.save / f"{number:05d}.eml").write_bytes(mail.message.as_bytes())
+        print(f"mail {number}: from {mail.mail_from} to {', '.join(mail.rcpt_tos)}: {mail.subject!r}", flush=True)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    sink = LocalSmtpServer(args.host, args.port, on_mail=show).start()
+    print(f"SMTP sink listening on {sink.host}:{sink.port}; Ctrl-C to stop", flush=True)
+    print(f"AIRFLOW_CONN_SMTP_DEFAULT='{json.dumps(sink.airflow_connection())}'", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sink.stop()
+        print(f"SMTP sink stopped after {count} mail(s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
