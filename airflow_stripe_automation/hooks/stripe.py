@@ -272,9 +272,16 @@ class StripeHook(BaseHook):
         """
         Return the Stripe dashboard URL for ``path`` (e.g. ``payments/pi_123``) in this connection's mode.
 
+        With an ``api_base`` outside stripe.com (the local Stripe server), the link is that server's
+        page of the object, ``{api_base}/_testing/dashboard/payments/pi_123``.
+
         :param path: the dashboard path of the object
         """
         s = self.settings
+        if s.api_base and not (urlparse(s.api_base).hostname or "").endswith("stripe.com"):
+            # Not Stripe (the local Stripe server of tests, demos, staging): Stripe's dashboard has no
+            # such object, the server's own page of it does.
+            return f"{s.api_base.rstrip('/')}/_testing/dashboard/{path.lstrip('/')}"
         account = f"/{s.stripe_account}" if s.stripe_account else ""
         mode = "" if s.livemode else "/test"
         return f"{DASHBOARD_URL}{account}{mode}/{path.lstrip('/')}"

@@ -380,6 +380,19 @@ def control_routes() -> list[web.AbstractRouteDef]:
             state.store.settle()
             return web.json_response({"now": state.store.now()})
 
+    @routes.get("/_testing/dashboard/{section}/{object_id}")
+    async def dashboard(request: web.Request) -> web.Response:
+        # What the provider's "Stripe dashboard" link opens when its api_base is this server: the
+        # object as stored (deleted ones as their stub), under the dashboard's own path.
+        state = request.app[STATE]
+        object_id = request.match_info["object_id"]
+        with state.lock:
+            obj = state.store.lookup(object_id)
+            body = None if obj is None else clone(obj)
+        if body is None:
+            return web.json_response({"error": f"no object {object_id!r} on this server"}, status=404)
+        return web.json_response(body, dumps=lambda o: json.dumps(o, indent=2))
+
     @routes.get("/_testing/requests")
     async def requests(request: web.Request) -> web.Response:
         state = request.app[STATE]

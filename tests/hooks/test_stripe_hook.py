@@ -106,6 +106,19 @@ def test_dashboard_url_follows_mode_and_account(monkeypatch):
     assert url == "https://dashboard.stripe.com/acct_9/test/payments/pi_1"
 
 
+def test_the_dashboard_link_of_a_local_server_object_opens_on_that_server(monkeypatch, stripe_server, stripe_client):
+    """With api_base on the local Stripe server, the link opens the server's page of the object."""
+    import urllib.request
+
+    cus = stripe_client.v1.customers.create(params={"email": "linked@example.com"})
+    _conn_env(monkeypatch, "stripe_local", KEY, {"api_base": stripe_server.url})
+    url = StripeHook(stripe_conn_id="stripe_local").dashboard_url(f"customers/{cus.id}")
+
+    assert url == f"{stripe_server.url}/_testing/dashboard/customers/{cus.id}"
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert json.loads(page.read())["email"] == "linked@example.com"
+
+
 def test_provider_declares_the_connection_type():
     from airflow_stripe_automation import get_provider_info
 

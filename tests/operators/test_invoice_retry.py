@@ -302,7 +302,7 @@ def test_dag_exhausts_its_attempts_and_succeeds(stripe_server, retry_dag, dag_ru
     assert out["finished_at"] >= int(began + window)  # the last attempt waited for the end of the window
     pays = _pays(stripe_server, invoice.id)
     assert [p["idempotency_key"].rsplit("/", 1)[-1] for p in pays] == ["1", "2", "3"]
-    assert str(xcoms["_link_StripeDashboardLink"]).endswith(f"/test/invoices/{invoice.id}")
+    assert str(xcoms["_link_StripeDashboardLink"]).endswith(f"/_testing/dashboard/invoices/{invoice.id}")
 
 
 def test_dag_card_fixed_before_attempt_3_is_paid(

@@ -68,7 +68,7 @@ def test_a_declining_card_fails_the_task_without_retry_and_charges_nothing(run_d
     assert [c.status for c in charges] == ["failed"]
     # the failed task still links to the declined payment in the dashboard
     link = xcoms(dag_run)[("charge_lead", "_link_StripeDashboardLink")]
-    assert str(link).endswith(f"/test/payments/{intents[0].id}")
+    assert str(link).endswith(f"/_testing/dashboard/payments/{intents[0].id}")
 
 
 def test_the_dag_params_refuse_a_run_without_a_customer_id(run_dag, stripe_server):
@@ -145,8 +145,9 @@ def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(dag_bag, stripe_se
         rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=DAG_ID, run_id=run_id).all()
         stored = repr([(x.key, x.value) for x in xcoms]) + repr([r.rendered_fields for r in rendered])
     links = [x.value for x in xcoms if x.key == "_link_StripeDashboardLink"]
-    assert len(links) == 1 and "dashboard.stripe.com/test/payments/pi_" in str(links[0])
+    # the link opens the local server's page of the payment (its api_base is not Stripe's)
+    assert len(links) == 1 and f"{stripe_server.url}/_testing/dashboard/payments/pi_" in str(links[0])
     assert "return_value" in {x.key for x in xcoms}
-    assert "dashboard.stripe.com/test/payments/pi_" in stored
+    assert "/_testing/dashboard/payments/pi_" in stored
     assert customer.id in stored  # the rendered fields were read back
     assert key not in stored
