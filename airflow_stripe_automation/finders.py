@@ -505,6 +505,9 @@ class SubscriptionPaymentFailedFinder(Finder):
     recurring prices are listed once per sweep (a catalog is a page or two), so a sweep over
     thousands of invoices reads no subscription one by one. Only an invoice whose line names no
     listed price (more lines than the invoice carries inline) costs a read of its subscription.
+    And ``failed_at``: when the first payment attempt failed (Stripe attempts a subscription
+    invoice's payment as it finalizes it: ``status_transitions.finalized_at``), Stripe's clock, which
+    a dunning schedule starts from.
 
     :param interval: only subscriptions billed at this interval (``day``, ``week``, ``month``, ``year``)
     :param first_failure_only: count only each invoice's first failed attempt (events); False: every
@@ -555,6 +558,8 @@ class SubscriptionPaymentFailedFinder(Finder):
 
     def summary(self, client: stripe.StripeClient, obj: dict[str, Any], window: Window) -> dict[str, Any]:
         out = summarize(obj)
+        # When the payment failed: Stripe attempts a subscription invoice's payment as it finalizes it.
+        out["failed_at"] = (obj.get("status_transitions") or {}).get("finalized_at") or obj.get("created")
         interval = self._interval_from_lines(client, obj)
         out["interval"] = interval if interval is not None else self._interval_of(client, out["subscription"])
         return out

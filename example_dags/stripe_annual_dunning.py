@@ -71,6 +71,7 @@ Every write carries an idempotency key per invoice and step; replaying a window 
             invoice_id="{{ obj.id }}",
             max_attempts="{{ params.max_attempts }}",
             window="{{ params.retry_window_days }}",
+            schedule_start="{{ obj.failed_at }}",  # from the failure, not the task: backfills keep the dates
         )
         grace = StripeDelayOperator(
             task_id="grace_period",

@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,16 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
     return value
+
+
+def _http_date(value: str | None) -> float | None:
+    """An HTTP ``Date`` header as unix seconds, or None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,8 @@ class BudgetedHTTPClient(stripe.HTTPClient):
         self.retried = 0  # of which were sent again
         #: the latest write's answer, for the operator's log line (the SDK's objects are made plain)
         self.last_write: WriteAnswer | None = None
+        #: Stripe's clock minus ours, seconds, from the latest answer's ``Date`` header (None: no answer yet)
+        self.stripe_lead: float | None = None
 
     # -- one attempt: wait for the budget, then send ---------------------------------------------
     def request(
@@ -218,6 +231,9 @@ class BudgetedHTTPClient(stripe.HTTPClient):
     def _after(self, response: tuple[Any, int, Any], method: str, url: str, attempt: int) -> float | None:
         """Seconds to wait before sending the request again, or None to hand ``response`` back; logs a 429."""
         _, status, headers = response
+        stripe_time = _http_date(_header(headers, "Date"))
+        if stripe_time is not None:
+            self.stripe_lead = stripe_time - time.time()
         if status != RATE_LIMITED:
             if method.lower() != "get":
                 self.last_write = WriteAnswer(

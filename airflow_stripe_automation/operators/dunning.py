@@ -23,10 +23,14 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
     """
     Retry the payment of an open invoice, Smart-Retries style, deferring between attempts.
 
-    Attempt *k* of ``max_attempts`` is due ``window * k / max_attempts`` after the task starts: with
-    the defaults (8 attempts, 60 days) on days 7.5, 15, 22.5, … 60, so the last attempt lands at the
-    end of the window. The first attempt waits one interval because Stripe's own attempt has just
-    failed. Between attempts the task is deferred (``WaitUntilTrigger``: no worker slot held); on
+    Attempt *k* of ``max_attempts`` is due ``window * k / max_attempts`` after the schedule starts:
+    with the defaults (8 attempts, 60 days) on days 7.5, 15, 22.5, … 60, so the last attempt lands at
+    the end of the window. The schedule starts at ``schedule_start``, the moment the payment failed
+    (R5 passes the finder's ``failed_at``), on Stripe's clock, or when the task starts if none is
+    given. The first attempt waits one interval because Stripe's own attempt has just failed. A
+    task that starts late (a backfill of an old failure, a queue that waited) does not make the
+    attempts whose time has passed one after another: it makes one attempt now, in the slot of the
+    latest of them (``missed`` counts the others), and keeps the schedule for the rest. Between attempts the task is deferred (``WaitUntilTrigger``: no worker slot held); on
     waking it re-reads the invoice and stops as soon as it is paid — by a retry, by the customer or
     by anyone else — or closed (void, uncollectible).
 
@@ -57,6 +61,8 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
     :param window: the time over which the attempts are spread: a ``timedelta``, or a number of
         days (templated)
     :param payment_method: pay with this ``pm_…`` instead of the invoice's default (templated)
+    :param schedule_start: when the schedule starts, on Stripe's clock: unix seconds or an ISO 8601
+        moment, e.g. ``"{{ obj.failed_at }}"`` (templated); empty: when the task starts
     :param transient_retry_delay: the wait before repeating an attempt that met a connection error,
         a rate limit or a 5xx (the same attempt, with the same key); after 3 in a row the task fails
     """
@@ -67,6 +73,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         "max_attempts",
         "window",
         "payment_method",
+        "schedule_start",
     )
     action = "invoice payment retry"
 
@@ -79,6 +86,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         max_attempts: int | str = 8,
         window: timedelta | float | str = timedelta(days=60),
         payment_method: str | None = None,
+        schedule_start: float | str | None = None,
         transient_retry_delay: timedelta = timedelta(minutes=5),
         **kwargs: Any,
     ) -> None:
@@ -87,6 +95,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         self.max_attempts = max_attempts
         self.window = window
         self.payment_method = payment_method
+        self.schedule_start = schedule_start
         self.transient_retry_delay = transient_retry_delay
 
     def validate(self) -> dict[str, Any]:
@@ -99,6 +108,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             "max_attempts": attempts,
             "window_seconds": _window_seconds(self.window),
             "payment_method": validate_id(self.payment_method, "pm_", "payment_method", required=False),
+            "schedule_start": _moment(self.schedule_start),
         }
 
     def object_id(self, inputs: dict[str, Any]) -> str:
@@ -126,13 +136,16 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         Read the invoice and plan its schedule: the result if there is nothing to do, else the first wait.
 
         :param context: the task's context (a batch: the object's own)
-        :param started: when the schedule starts (unix seconds)
+        :param started: when the task started (unix seconds): the schedule's start unless ``schedule_start`` says
         """
         inputs = self.validate()
         key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
         invoice = self._read(inputs)
         if invoice["status"] == "draft":
             raise StripeActionFailed(f"invoice {invoice['id']} is a draft: finalize it before retrying its payment")
+        if inputs["schedule_start"] is not None:
+            # Stripe's moment on our clock: the invoice's read told how far Stripe's clock is from ours.
+            started = inputs["schedule_start"] - (self.hook.http_client.stripe_lead or 0.0)
         if self.is_dry_run:
             due = [_iso(t) for t in self.schedule(inputs, started)]
             self.log.info(
@@ -158,8 +171,19 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             invoice["id"],
             ", ".join(f"attempt {k} at {_iso(t)}" for k, t in enumerate(schedule, 1)),
         )
+        passed = sum(1 for due in schedule if due <= time.time())
+        if passed > 1:
+            # Making each passed attempt now would decline the same card again and again within a
+            # minute (card networks frown on that): one attempt, in the latest passed slot.
+            self.log.info(
+                "The schedule started %s: %d attempts were due before this task ran; making attempt %d now.",
+                _iso(started),
+                passed,
+                passed,
+            )
+            progress = replace(progress, attempts=passed - 1, missed=passed - 1)
         explicit = None if self.idempotency_key in (None, "") else str(self.idempotency_key)
-        return _Waiting(inputs=inputs, explicit_key=explicit, progress=progress, due=schedule[0])
+        return _Waiting(inputs=inputs, explicit_key=explicit, progress=progress, due=schedule[max(passed, 1) - 1])
 
     def execute_complete(self, context: Context, event: Any = None, **kwargs: Any) -> Any:
         """Wake up for the next attempt: re-read the invoice, pay it if still open, then finish or defer."""
@@ -374,6 +398,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             # when the policy ended: a grace period after it starts here
             "finished_at": int(time.time()),
             "attempts": progress.attempts,
+            "missed": progress.missed,
             "paid_by_retry": progress.paid_by_retry,
             "last_decline_code": progress.last_decline_code,
             "status": invoice["status"],
@@ -389,8 +414,9 @@ class _Progress:
     """
     Where a retry schedule stands between two wake-ups; travels in the deferral, never on the operator.
 
-    :param started: when the schedule started (unix seconds); attempt *k* is due relative to it
-    :param attempts: the attempts made so far (declined or refused ones included)
+    :param started: when the schedule started (unix seconds, our clock); attempt *k* is due relative to it
+    :param attempts: the schedule's attempts used so far: made (declined or refused ones included) or missed
+    :param missed: attempts whose time had passed when the task started, not made (one was made in their stead)
     :param transient: outage or rate-limit errors in a row on the next attempt
     :param last_decline_code: why the last attempt did not pay
     :param paid_by_retry: whether one of this task's attempts paid the invoice
@@ -398,6 +424,7 @@ class _Progress:
 
     started: float
     attempts: int = 0
+    missed: int = 0
     transient: int = 0
     last_decline_code: str | None = None
     paid_by_retry: bool = False
@@ -467,6 +494,29 @@ def _window_seconds(window: Any) -> float:
     if not seconds > 0:
         raise StripeInputError(f"window must be longer than zero, got {window!r}")
     return seconds
+
+
+def _moment(value: Any) -> float | None:
+    """``schedule_start`` as unix seconds: a number, digits, or an ISO 8601 moment; None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    raise StripeInputError(f"schedule_start must be unix seconds or an ISO 8601 moment, got {value!r}")
 
 
 def _decline_code(err: Any) -> str | None:

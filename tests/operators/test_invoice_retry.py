@@ -343,3 +343,34 @@ def test_the_old_import_path_still_works_and_names_the_new_one():
     assert Old is dunning.StripeInvoiceRetryOperator
     with pytest.raises(AttributeError, match="no attribute 'StripeNoSuchOperator'"):
         _ = invoices.StripeNoSuchOperator
+
+
+def test_the_schedule_starts_when_the_payment_failed_on_stripes_clock(stripe_server, make_context, open_invoice):
+    """schedule_start is Stripe's moment: read 1.5 days after it, attempt 1 is due at once, attempt 2 in half a day."""
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    failed_at = invoice.status_transitions.finalized_at
+    stripe_server.set_clock(failed_at + int(1.5 * DAY), pin=True)  # Stripe's clock, wherever the worker's is
+    op = StripeInvoiceRetryOperator(
+        task_id="retry", invoice_id=invoice.id, max_attempts=2, window=2, schedule_start=str(failed_at)
+    )
+    context = make_context()
+
+    before = time.time()
+    first = _deferred(lambda: op.execute(context))
+    after = time.time()
+    # the schedule's start on our clock: the failure, 1.5 days before Stripe's now (the Date header)
+    assert before - 1.5 * DAY - 2 <= first.kwargs["started"] <= after - 1.5 * DAY + 2
+    assert first.trigger.moment <= after and first.kwargs["missed"] == 0  # one slot passed: made now, none missed
+
+    second = _deferred(lambda: op.execute_complete(context, event=None, **first.kwargs))
+
+    assert second.kwargs["attempts"] == 1
+    assert second.trigger.moment == pytest.approx(first.kwargs["started"] + 2 * DAY, abs=1e-3)
+    assert len(_pays(stripe_server, invoice.id)) == 1
+
+
+def test_a_schedule_start_that_is_no_moment_is_refused_before_any_call(stripe_server, make_context):
+    op = StripeInvoiceRetryOperator(task_id="retry", invoice_id="in_123", schedule_start="last tuesday")
+    with pytest.raises(StripeInputError, match="schedule_start must be unix seconds or an ISO 8601 moment"):
+        op.execute(make_context())
+    assert stripe_server.requests == []

@@ -95,6 +95,8 @@ def test_r5_cancels_and_writes_off_a_yearly_subscription_after_declined_retries(
     (invoice,) = stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).auto_paging_iter()
 
     window = _window(renewed_at - 300, stripe_server.now() + 60)
+    # the sweep runs as the payment fails: the fast schedule (from the failure) is still ahead
+    stripe_server.set_clock(invoice.status_transitions.finalized_at, pin=True)
     dag_run, tis = run_recipe("recipe_annual_dunning", {**FAST_DUNNING, **window})
 
     assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}

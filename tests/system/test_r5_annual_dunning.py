@@ -37,6 +37,16 @@ def failed_renewal(stripe_server, stripe_client):
     return _make
 
 
+def _as_it_fails(stripe_server, *invoices) -> None:
+    """Stand Stripe's clock at the moment the renewals failed: the sweep runs as the failure happens.
+
+    The retry schedule starts from the failure (on Stripe's clock), so a run two hours later would
+    find its fast test schedule over and make one catch-up attempt; pinned here, the schedule's
+    attempts come due one by one, on the worker's clock, as in production.
+    """
+    stripe_server.set_clock(max(i.status_transitions.finalized_at for i in invoices), pin=True)
+
+
 def _window(stripe_server, since: int | None = None) -> dict[str, str]:
     """A run conf replaying the window from ``since`` (default: two days ago) to now, server time."""
     now = pendulum.from_timestamp(stripe_server.now())
@@ -50,6 +60,7 @@ def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(
     yearly_sub, yearly_invoice, failed_at = failed_renewal("year")
     monthly_sub, monthly_invoice, _ = failed_renewal("month")  # a calendar month later
     attempts_before = stripe_client.v1.invoices.retrieve(yearly_invoice.id).attempt_count  # Stripe's own retries
+    _as_it_fails(stripe_server, yearly_invoice)
 
     dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
 
@@ -68,6 +79,28 @@ def test_exhausted_retries_cancel_and_write_off_yearly_subscriptions_only(
     states = {k[0].split(".")[-1]: ti.state for k, ti in tis.items() if isinstance(k, tuple)}
     assert states["retry_policy"] == "success" and states["grace_period"] == "skipped"
     assert len(stripe_server.write_requests()) == writes
+
+
+def test_a_backfill_long_after_the_failure_keeps_its_dates_and_makes_one_catch_up_attempt(
+    run_dag, stripe_server, stripe_client, failed_renewal, xcoms
+):
+    """The schedule starts when the payment failed: run two hours later, its 2-second window is over.
+
+    The attempts whose time has passed are not made one after another (the same card declined twice
+    in a second): one attempt now, in the last slot, and the invoice's retries are exhausted.
+    """
+    sub, invoice, failed_at = failed_renewal("year")  # Stripe's clock ends two hours past the failure
+    attempts_before = stripe_client.v1.invoices.retrieve(invoice.id).attempt_count
+
+    dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
+
+    assert dag_run.state == "success", {k: ti.state for k, ti in tis.items()}
+    assert stripe_client.v1.invoices.retrieve(invoice.id).attempt_count == attempts_before + 1
+    (result,) = xcoms(dag_run)[("each_failed_invoice.retry_policy", "return_value")]
+    assert (result["outcome"], result["attempts"], result["missed"]) == ("exhausted", 2, 1)
+    pays = [r for r in stripe_server.write_requests() if r["path"] == f"/v1/invoices/{invoice.id}/pay"]
+    assert [p["idempotency_key"].rsplit("/", 2)[-2:] for p in pays] == [["attempt", "2"]]  # the last slot's key
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "canceled"
 
 
 def test_an_invoice_paid_before_the_retries_stops_everything(run_dag, stripe_server, stripe_client, failed_renewal):
@@ -224,6 +257,7 @@ def test_a_batch_keeps_each_invoices_own_schedule_and_outcome(
         stripe_client.v1.customers.update(cus, params={"invoice_settings": {"default_payment_method": card.id}})
 
     after_attempt(invoices[paid_by_retry].id, 1, fix_the_card)
+    _as_it_fails(stripe_server, *invoices)
 
     dag_run, tis = run_dag(DAG_ID, {**FAST, "batch_size": 3, **_window(stripe_server, since=failed_at)})
 
@@ -252,6 +286,7 @@ def test_an_invoice_failing_for_good_leaves_its_batch_mates_on_their_schedule_an
     attempts_before = [stripe_client.v1.invoices.retrieve(i.id).attempt_count for i in invoices]
     # After its first attempt Stripe refuses the key (401) on that invoice's next attempt: nothing a retry mends.
     after_attempt(refused, 1, lambda: stripe_server.fail_next(401, path=f"/v1/invoices/{refused}/pay", method="POST"))
+    _as_it_fails(stripe_server, *invoices)
 
     dag_run, tis = run_dag(DAG_ID, {**FAST, **_window(stripe_server, since=failed_at)})
 
