@@ -180,12 +180,43 @@ def object_label(obj: Any, position: int) -> str:
     return f"object #{position + 1}"
 
 
+def _short_name(obj: Any, position: int) -> str:
+    """What people call an object: an invoice's number, else its id (or its place)."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("number"), str) and obj["number"]:
+        return obj["number"]
+    return object_label(obj, position)
+
+
+def ui_label(obj: Any) -> str:
+    """
+    How the UI names a task acting on one object: ``INV-0042 · Acme Corp``, ``cus_123 · ann@example.com``.
+
+    The invoice number (else the id), then whom it concerns, when the summary says.
+
+    :param obj: the object (a summary)
+    """
+    name = _short_name(obj, 0)
+    if not isinstance(obj, Mapping):
+        return name
+    who = next(
+        (
+            obj[k]
+            for k in ("customer_name", "customer_email", "name", "email")
+            if isinstance(obj.get(k), str) and obj[k]
+        ),
+        None,
+    )
+    return f"{name} · {who}" if who and who != name else name
+
+
 def batch_label(batch: Sequence[Any]) -> str:
-    """How the UI names a batch task: its first and last objects and how many, ``in_1 … in_9 (100)``."""
+    """How the UI names a batch task: its first and last objects and how many, ``INV-1 … INV-9 (100)``."""
     if not batch:
         return "empty batch"
-    first, last = object_label(batch[0], 0), object_label(batch[-1], len(batch) - 1)
-    return f"{first} ({len(batch)})" if len(batch) == 1 else f"{first} … {last} ({len(batch)})"
+    if len(batch) == 1:
+        return f"{ui_label(batch[0])} (1)"
+    first, last = _short_name(batch[0], 0), _short_name(batch[-1], len(batch) - 1)
+    return f"{first} … {last} ({len(batch)})"
 
 
 class CarriedFailure(Exception):

@@ -37,6 +37,7 @@ from airflow_stripe_automation.batches import (
     is_permanent,
     object_label,
     redeemed,
+    ui_label,
 )
 from airflow_stripe_automation.conditions import evaluate as evaluate_condition
 from airflow_stripe_automation.conditions import validate as validate_condition
@@ -182,8 +183,9 @@ class StripeBaseOperator(BaseOperator):
     :param stripe_conn_id: the Stripe connection to use (templated; the hook is built when the task runs)
     :param stripe_object: the Stripe object (a dict) the task is about (templated)
     :param condition: run only when ``stripe_object`` meets this condition, else skip (templated)
-    :param map_index_template: how the UI names a mapped task; by default what it acts on: the
-        object's id, or a batch's first and last ids and its size (``in_1 … in_9 (100)``)
+    :param map_index_template: how the UI names a mapped task; by default what it acts on: an
+        invoice's number (else the object's id) and its customer (``INV-0042 · Acme Corp``), or a
+        batch's first and last and its size (``INV-0001 … INV-0100 (100)``)
     :param retries: tries after the first; by default ``[core] default_task_retries``, or 3 when that
         is 0, so :class:`~airflow_stripe_automation.errors.StripeRetryPolicy` can act on a 429 or 5xx
         (``default_args`` and ``.partial()`` set it as for any operator)
@@ -304,7 +306,7 @@ class StripeBaseOperator(BaseOperator):
             return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
         context[OBJECT_NAME] = obj  # type: ignore[literal-required]
-        context[LABEL_NAME] = object_label(obj, 0) if obj else ""  # type: ignore[literal-required]
+        context[LABEL_NAME] = ui_label(obj) if obj else ""  # type: ignore[literal-required]
         context["money"] = money_or_text  # type: ignore[typeddict-unknown-key]
 
     @cached_property

@@ -54,6 +54,9 @@ def test_a_sweep_leaves_its_counts_as_an_xcom_and_as_the_run_note(
     assert _note(first) == f"{HEADING}\n- mail: 2 done"
     assert _note(replay) == f"{HEADING}\n- mail: 0 done, 2 already done"
     assert len(smtp_connection.messages) == 2
+    # the UI names the batch task by its invoices' numbers
+    a, b = invoices[0].number, invoices[1].number
+    assert tis[("mail_team", 0)].rendered_map_index in (f"{a} … {b} (2)", f"{b} … {a} (2)")
     # one tally per batch task, whatever the batch's size
     assert [k for k in xcoms(first) if k[1] == TALLY_KEY] == [("mail_team", TALLY_KEY)]
 
@@ -92,3 +95,14 @@ def test_a_note_someone_wrote_is_kept_and_an_earlier_summary_replaced():
         f"Checked by finance.\n\n{HEADING}\n- charge: 0 done, 1 already done"
     )
     assert len(note_with_summary(None, "- mail: 1 done\n" * 200)) == 1000
+
+
+def test_the_ui_names_a_task_by_invoice_number_and_customer():
+    from airflow_stripe_automation.batches import batch_label, ui_label
+
+    invoice = {"id": "in_1", "number": "INV-0042", "customer": "cus_1", "customer_name": "Acme Corp"}
+    assert ui_label(invoice) == "INV-0042 · Acme Corp"
+    assert ui_label({"id": "cus_1", "email": "ann@example.com"}) == "cus_1 · ann@example.com"
+    assert ui_label({"id": "ch_1"}) == "ch_1"
+    assert batch_label([invoice]) == "INV-0042 · Acme Corp (1)"
+    assert batch_label([invoice, {"id": "in_2", "number": "INV-0043"}]) == "INV-0042 … INV-0043 (2)"
