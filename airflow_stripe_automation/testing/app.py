@@ -414,6 +414,7 @@ def control_routes() -> list[web.AbstractRouteDef]:
             path=form.get("path") or None,
             message=form.get("message") or None,
             should_retry=None if retry in (None, "") else retry == "true",
+            after=int(_number(form, "after", 0)),
         )
         state = request.app[STATE]
         with state.lock:

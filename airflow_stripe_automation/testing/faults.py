@@ -1,5 +1,8 @@
 """Failures a test asks for: the next N matching requests get a 429/500/... or are slowed down.
 
+A fault may first let some matching requests through (``after``): "the second metadata write of
+this customer fails" is ``fail_next(500, path="/v1/customers/cus_1", method="POST", after=1)``.
+
 Injected failures happen before the endpoint runs (as a rate limit or an outage would), so nothing
 changes and no idempotent result is saved: a retry with the same key executes normally. This is
 what makes the SDK's retry behaviour (``max_network_retries``, ``Stripe-Should-Retry``) testable.
@@ -19,6 +22,7 @@ class Fault:
     path: str | None = None  # exact path, or a prefix ending with "*"
     message: str | None = None
     should_retry: bool | None = None
+    after: int = 0  # let this many matching requests through first ("fail the second metadata write")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -48,6 +52,9 @@ class FaultQueue:
         """The first pending fault that applies to this request, consuming one of its uses."""
         for fault in self._faults:
             if fault.matches(method, path):
+                if fault.after > 0:  # this one passes (another pending fault may still apply)
+                    fault.after -= 1
+                    continue
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)

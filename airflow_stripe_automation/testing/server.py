@@ -203,15 +203,23 @@ class LocalStripeServer:
         method: str | None = None,
         message: str | None = None,
         should_retry: bool | None = None,
+        after: int = 0,
     ) -> None:
         """Answer the next ``count`` matching ``/v1`` requests with ``status`` (429, 500, 503, 409...).
 
-        ``path`` is exact or a prefix ending in ``*``; ``should_retry`` sets ``Stripe-Should-Retry``.
+        ``path`` is exact or a prefix ending in ``*``; ``should_retry`` sets ``Stripe-Should-Retry``;
+        ``after`` lets that many matching requests through first (``after=1``: the second one fails).
         """
         with self.state.lock:
             self.state.faults.add(
                 Fault(
-                    remaining=count, status=status, method=method, path=path, message=message, should_retry=should_retry
+                    remaining=count,
+                    status=status,
+                    method=method,
+                    path=path,
+                    message=message,
+                    should_retry=should_retry,
+                    after=after,
                 )
             )
 
