@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping, Sequence
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pendulum
 
-from airflow_stripe_automation.errors import StripeInputError
+from airflow_stripe_automation import object_types
+from airflow_stripe_automation.errors import StripeInputError, translate
 from airflow_stripe_automation.idempotency import action_key
 from airflow_stripe_automation.objects import ref_id
 from airflow_stripe_automation.operators.base import StripeBaseOperator
@@ -19,6 +21,27 @@ if TYPE_CHECKING:
 
 # Metadata key prefix of the "mail sent" mark left on the object the mail is about.
 MAIL_MARK_PREFIX = "airflow_mail_"
+
+_T = TypeVar("_T")
+
+
+def refuse_control_characters(value: str, field: str) -> str:
+    """
+    Return ``value`` if it holds no control character (CR, LF, NUL, tab, line separators…), else raise.
+
+    Such characters in a header would let a template (``{{ obj.email }}`` from a customer's own data)
+    end the header and forge others (``Bcc:``).
+
+    :param value: a subject, address or header value
+    :param field: the operator argument, for the message
+    """
+    bad = sorted({repr(c) for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")})
+    if bad:
+        raise StripeInputError(
+            f"{field} holds control characters ({', '.join(bad)}), which could forge mail headers: "
+            f"{value!r}; nothing was sent"
+        )
+    return value
 
 
 class StripeSendEmailOperator(StripeBaseOperator):
@@ -92,6 +115,8 @@ class StripeSendEmailOperator(StripeBaseOperator):
         out = [a.strip() for item in items for a in str(item).replace(";", ",").split(",") if a.strip()]
         if required and not out:
             raise StripeInputError(f"{field} is required: no recipient address after rendering")
+        for address in out:
+            refuse_control_characters(address, field)
         bad = [a for a in out if "@" not in a or a in ("None", "null")]
         if bad:
             raise StripeInputError(f"{field} has addresses that are not email addresses: {bad}")
@@ -124,23 +149,46 @@ class StripeSendEmailOperator(StripeBaseOperator):
         table = f"<table>\n{rows}</table>\n" if rows else ""
         return f"<div>{text}</div>\n{table}"
 
-    def execute_one(self, context: Context) -> dict[str, Any]:
+    def _validate(self) -> dict[str, Any]:
+        """The mail's recipients, subject and mark target, checked before any call to Stripe or the SMTP server."""
         to = self._recipients(self.to, "to", required=True)
         cc = self._recipients(self.cc, "cc", required=False)
-        if not str(self.subject or "").strip():
+        subject = str(self.subject or "").strip()
+        if not subject:
             raise StripeInputError("subject is required")
+        refuse_control_characters(subject, "subject")
+        if self.from_email:
+            refuse_control_characters(str(self.from_email), "from_email")
         if self.fields is not None and not isinstance(self.fields, Mapping):
             raise StripeInputError("fields must be a mapping of label -> value")
         target, carrier = self._mark_target()
+        where = "mark_object_id" if self.mark_object_id is not None else "stripe_object's id"
+        if target:  # it goes into the X-Airflow-Stripe-Object header
+            refuse_control_characters(target, where)
+        if carrier:
+            refuse_control_characters(carrier, where)
+            kind = object_types.by_id(carrier)
+            if kind is None or kind.service is None:
+                raise StripeInputError(
+                    f"cannot mark the mail on {carrier!r}: not the id of a Stripe object this provider can "
+                    "update (give mark_object_id, or mark_object_id='' to send without de-duplication)"
+                )
+        return {"to": to, "cc": cc, "subject": subject, "target": target, "carrier": carrier}
+
+    def execute_one(self, context: Context) -> dict[str, Any]:
+        checked = self._validate()
+        to, cc, subject, target, carrier = (checked[k] for k in ("to", "cc", "subject", "target", "carrier"))
         key = action_key(context, object_id=target) if target else None
         mark = f"{MAIL_MARK_PREFIX}{key.mark[:24]}" if key and carrier else None
-        summary = {"to": to, "subject": self.subject, "about": target}
+        summary = {"to": to, "subject": subject, "about": target}
         if self.is_dry_run:
-            self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, self.subject)
+            self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, subject)
             return {**summary, "dry_run": True, "sent": False}
 
         if carrier and mark:
-            current = self.hook.retrieve(carrier)
+            current = self._stripe(
+                lambda: self.hook.retrieve(carrier), f"reading {carrier} before mailing about {target}"
+            )
             self._link(current)
             if (current.get("metadata") or {}).get(mark):
                 self.log.info(
@@ -151,20 +199,34 @@ class StripeSendEmailOperator(StripeBaseOperator):
         mail = {
             "to": to,
             "cc": cc or None,
-            "subject": str(self.subject),
+            "subject": subject,
             "html_content": self.render_html(),
             "from_email": self.from_email,
             "custom_headers": {"X-Airflow-Stripe-Object": target or ""},
         }
         self._send(mail)
-        self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", self.subject)
+        self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", subject)
         if carrier and key and mark:
-            self.hook.update_metadata(
-                carrier,
-                {mark: pendulum.now("UTC").to_iso8601_string()},
-                idempotency_key=f"{key.idempotency_key}/mail-mark",
+            stamp = pendulum.now("UTC").to_iso8601_string()
+            self._stripe(
+                lambda: self.hook.update_metadata(
+                    carrier, {mark: stamp}, idempotency_key=f"{key.idempotency_key}/mail-mark"
+                ),
+                f"the mark on {carrier} for the mail about {target} (the mail went out)",
             )
         return {**summary, "sent": True, "already_done": False}
+
+    def _stripe(self, call: Callable[[], _T], what: str) -> _T:
+        """Run one Stripe call; raise its error as the other operators do (:func:`~airflow_stripe_automation.errors.translate`)."""
+        import stripe
+
+        try:
+            return call()
+        except stripe.StripeError as err:
+            translated = translate(err, what)
+            if translated is err:  # retryable: the retry policy sees Stripe's own error
+                raise
+            raise translated from err
 
     @contextmanager
     def batch_session(self) -> Iterator[None]:
