@@ -1,4 +1,12 @@
-"""Mail a team member or the customer about a Stripe object, once per object, over Airflow's SMTP connection."""
+"""Mail a team member or the customer about a Stripe object, once per object, over Airflow's SMTP connection.
+
+Exactly once, as far as mail allows: the operator marks the mail "sending" on the Stripe object
+*before* it sends, "sent" after. All the provider's mail marks on an object live in one metadata key,
+:data:`MAILS_METADATA_KEY` (``airflow_mails``), whose value lists ``<digest>:<state>`` entries (the
+digest: the first 12 hex digits of the action's :attr:`~airflow_stripe_automation.idempotency.ActionKey.mark`),
+oldest first, e.g. ``"4f0c1d2e3a4b:sent 9e8d7c6b5a49:sending"``. Every mail carries a Message-ID
+derived from the action's key, the same on every try, so a resend is recognisable as the same mail.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +14,108 @@ import html
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from email.utils import make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pendulum
-
 from airflow_stripe_automation import object_types
-from airflow_stripe_automation.errors import StripeInputError, translate
-from airflow_stripe_automation.idempotency import action_key
+from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError, translate
+from airflow_stripe_automation.idempotency import ActionKey, action_key
 from airflow_stripe_automation.objects import ref_id
 from airflow_stripe_automation.operators.base import StripeBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-# Metadata key prefix of the "mail sent" mark left on the object the mail is about.
-MAIL_MARK_PREFIX = "airflow_mail_"
+#: the one metadata key holding every mail mark the provider leaves on an object
+MAILS_METADATA_KEY = "airflow_mails"
+#: prefix of the per-mail keys (``airflow_mail_<24 hex digits>``) earlier versions left; still honoured as "sent"
+LEGACY_MARK_PREFIX = "airflow_mail_"
+#: hex digits of the action's mark kept per entry: 48 bits, for the few mail actions one object sees
+DIGEST_LENGTH = 12
+SENDING, SENT = "sending", "sent"
+#: Stripe's limits: a metadata value of at most 500 characters, at most 50 keys per object
+MAX_VALUE_LENGTH = 500
+MAX_METADATA_KEYS = 50
+#: the right part of a Message-ID when the sender's address has no usable domain
+FALLBACK_MESSAGE_ID_DOMAIN = "airflow-stripe-automation.invalid"
 
 _T = TypeVar("_T")
+
+
+def mail_digest(key: ActionKey) -> str:
+    """The short digest naming a mail action in :data:`MAILS_METADATA_KEY`."""
+    return key.mark[:DIGEST_LENGTH]
+
+
+def read_marks(metadata: Mapping[str, Any] | None) -> dict[str, str]:
+    """
+    Return the mail marks of an object: digest -> ``"sending"`` or ``"sent"``, oldest first.
+
+    Entries that are not ``<digest>:<state>`` are ignored (and dropped at the next write).
+
+    :param metadata: the object's metadata
+    """
+    marks: dict[str, str] = {}
+    for entry in str((metadata or {}).get(MAILS_METADATA_KEY) or "").split():
+        digest, _, state = entry.partition(":")
+        if digest and state in (SENDING, SENT):
+            marks.pop(digest, None)
+            marks[digest] = state
+    return marks
+
+
+def mail_state(metadata: Mapping[str, Any] | None, key: ActionKey) -> str | None:
+    """
+    Return what the object's metadata says of this mail action: ``"sent"``, ``"sending"`` or None.
+
+    A mark left by an earlier version (``airflow_mail_<digest>``) counts as sent.
+
+    :param metadata: the object's metadata
+    :param key: the mail action's key
+    """
+    metadata = metadata or {}
+    if metadata.get(f"{LEGACY_MARK_PREFIX}{key.mark[:24]}"):
+        return SENT
+    return read_marks(metadata).get(mail_digest(key))
+
+
+def with_mark(metadata: Mapping[str, Any] | None, key: ActionKey, state: str) -> tuple[str, list[str]]:
+    """
+    Return the new value of :data:`MAILS_METADATA_KEY` with this action in ``state``, and the entries dropped.
+
+    The action's entry moves to the end (newest). When the value would pass Stripe's 500 characters,
+    the oldest entries are dropped (27 fit): a dropped action counts as never mailed, so a later run
+    of it mails again — a duplicate, never a lost mail.
+
+    :param metadata: the object's current metadata
+    :param key: the mail action's key
+    :param state: ``"sending"`` or ``"sent"``
+    """
+    marks = read_marks(metadata)
+    marks.pop(mail_digest(key), None)
+    entries = [f"{digest}:{value}" for digest, value in marks.items()] + [f"{mail_digest(key)}:{state}"]
+    dropped: list[str] = []
+    while len(" ".join(entries)) > MAX_VALUE_LENGTH:
+        dropped.append(entries.pop(0))
+    return " ".join(entries), dropped
+
+
+def message_id(key: ActionKey | None, sender: str | None) -> str:
+    """
+    The Message-ID of a mail: derived from the action's key, so every try of one mail action sends the same.
+
+    The right part is the sender's domain (a fixed one when it has none); without a key (no
+    de-duplication) the id is random.
+
+    :param key: the mail action's key, None when mails are not de-duplicated
+    :param sender: the sender's address, for the domain
+    """
+    domain = parseaddr(sender or "")[1].rpartition("@")[2].strip().lower()
+    if not domain or not all(c.isascii() and (c.isalnum() or c in ".-") for c in domain):
+        domain = FALLBACK_MESSAGE_ID_DOMAIN
+    if key is None:
+        return make_msgid("stripe-mail", domain=domain)
+    return f"<stripe-mail.{key.mark}@{domain}>"
 
 
 def refuse_control_characters(value: str, field: str) -> str:
@@ -53,17 +146,21 @@ class StripeSendEmailOperator(StripeBaseOperator):
     ``money`` helper/filter (``{{ obj.amount | money(obj.currency) }}`` -> ``$1,500.00``). ``fields``
     (label -> value) are appended as a table, as Stripe Workflows' "append text" does.
 
-    A mail is an action too: after sending, the operator leaves a mark in the metadata of the object
-    the mail is about (by default ``stripe_object``'s id; for an early fraud warning its charge, for a
-    canceled subscription its customer — they take no metadata), and skips the mail when a replay
-    finds that mark.
+    A mail is an action too, marked in the metadata of the object the mail is about (by default
+    ``stripe_object``'s id; for an early fraud warning its charge, for a canceled subscription its
+    customer — they take no metadata), under the one key ``airflow_mails`` whatever the number of
+    mail actions. The mark comes first: "sending" before the mail goes, "sent" once the SMTP server
+    took it; a mark Stripe refuses fails the task before anything is mailed. A replay that finds
+    "sent" (or an earlier version's ``airflow_mail_…`` mark) sends nothing. One that finds "sending"
+    cannot know whether the mail went, so it sends again with the same ``Message-ID`` (receivers
+    that de-duplicate by Message-ID show it once): a duplicate rather than a lost mail.
 
     :param to: recipient address(es); may come from the object, e.g. ``{{ obj.customer_email }}`` (templated)
     :param subject: the subject (templated)
     :param body: the text of the mail (templated)
     :param fields: label -> value rows appended below the body (templated)
     :param stripe_object: the Stripe object the mail is about, a dict (templated; XComArgs resolve)
-    :param mark_object_id: the object that carries the "mail sent" mark; default ``stripe_object``'s id;
+    :param mark_object_id: the object that carries the mail's mark; default ``stripe_object``'s id;
         empty string to send without de-duplication (templated)
     :param cc: carbon copy address(es) (templated)
     :param from_email: the sender; default: the SMTP connection's ``from_email``
@@ -123,7 +220,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
         return out
 
     def _mark_target(self) -> tuple[str | None, str | None]:
-        """Return (the object the mail is about, the object that carries its "sent" mark)."""
+        """Return (the object the mail is about, the object that carries its mark)."""
         if self.mark_object_id is not None:
             target = str(self.mark_object_id).strip() or None
             return target, target
@@ -177,44 +274,98 @@ class StripeSendEmailOperator(StripeBaseOperator):
 
     def execute_one(self, context: Context) -> dict[str, Any]:
         checked = self._validate()
-        to, cc, subject, target, carrier = (checked[k] for k in ("to", "cc", "subject", "target", "carrier"))
+        to, subject, target, carrier = checked["to"], checked["subject"], checked["target"], checked["carrier"]
         key = action_key(context, object_id=target) if target else None
-        mark = f"{MAIL_MARK_PREFIX}{key.mark[:24]}" if key and carrier else None
         summary = {"to": to, "subject": subject, "about": target}
         if self.is_dry_run:
             self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, subject)
             return {**summary, "dry_run": True, "sent": False}
-
-        if carrier and mark:
-            current = self._stripe(
-                lambda: self.hook.retrieve(carrier), f"reading {carrier} before mailing about {target}"
-            )
-            self._link(current)
-            if (current.get("metadata") or {}).get(mark):
-                self.log.info(
-                    "Mail about %s was already sent (%s); not sending again.", target, current["metadata"][mark]
-                )
-                return {**summary, "sent": False, "already_done": True}
-
         mail = {
             "to": to,
-            "cc": cc or None,
+            "cc": checked["cc"] or None,
             "subject": subject,
             "html_content": self.render_html(),
             "from_email": self.from_email,
             "custom_headers": {"X-Airflow-Stripe-Object": target or ""},
         }
-        self._send(mail)
-        self.log.info("Mailed %s about %s: %r.", ", ".join(to), target or "no object", subject)
-        if carrier and key and mark:
-            stamp = pendulum.now("UTC").to_iso8601_string()
-            self._stripe(
-                lambda: self.hook.update_metadata(
-                    carrier, {mark: stamp}, idempotency_key=f"{key.idempotency_key}/mail-mark"
-                ),
-                f"the mark on {carrier} for the mail about {target} (the mail went out)",
+        if not (carrier and key):  # nothing to mark: no de-duplication beyond the Message-ID
+            sent_id = self._send(mail, key)
+            self.log.info("Mailed %s about %s: %r (%s).", ", ".join(to), target or "no object", subject, sent_id)
+            return {**summary, "sent": True, "already_done": False, "message_id": sent_id}
+
+        ti = context["ti"]
+        attempt = (str(ti.run_id), f"try-{getattr(ti, 'try_number', 0)}")
+        current = self._stripe(lambda: self.hook.retrieve(carrier), f"reading {carrier} before mailing about {target}")
+        self._link(current)
+        state = mail_state(current.get("metadata"), key)
+        if state == SENT:
+            self.log.info("Mail about %s was already sent (marked on %s); not sending again.", target, carrier)
+            return {**summary, "sent": False, "already_done": True}
+        if state == SENDING:
+            self.log.warning(
+                "An earlier try marked the mail about %s as sending on %s but not as sent: it may have gone out. "
+                "Sending again with the same Message-ID, which receivers use to show it once.",
+                target,
+                carrier,
             )
-        return {**summary, "sent": True, "already_done": False}
+        else:
+            self._mark(carrier, target, key, SENDING, current, attempt)
+        sent_id = self._send(mail, key)
+        self.log.info("Mailed %s about %s: %r (%s).", ", ".join(to), target, subject, sent_id)
+        try:
+            latest = self._stripe(
+                lambda: self.hook.retrieve(carrier), f"reading {carrier} to mark the mail about {target} as sent"
+            )
+            self._mark(carrier, target, key, SENT, latest, attempt)
+        except Exception:
+            self.log.error(
+                "The mail about %s went out (%s) but is not marked as sent on %s: a retry or a later run "
+                "will send it again with the same Message-ID.",
+                target,
+                sent_id,
+                carrier,
+            )
+            raise
+        return {**summary, "sent": True, "already_done": False, "message_id": sent_id}
+
+    def _mark(
+        self,
+        carrier: str,
+        target: str,
+        key: ActionKey,
+        state: str,
+        current: Mapping[str, Any],
+        attempt: tuple[str, ...],
+    ) -> None:
+        """Write this mail action's ``state`` into ``carrier``'s :data:`MAILS_METADATA_KEY`, or raise naming the object."""
+        metadata = current.get("metadata") or {}
+        before = "before anything was mailed" if state == SENDING else "after the mail went out"
+        if MAILS_METADATA_KEY not in metadata and len(metadata) >= MAX_METADATA_KEYS:
+            raise StripeActionFailed(
+                f"cannot mark the mail about {target} on {carrier}: the object already has {len(metadata)} "
+                f"metadata keys, Stripe's limit, and the mark needs one ({MAILS_METADATA_KEY!r}); "
+                f"the task stopped {before}. Remove a metadata key from {carrier} or give mark_object_id."
+            )
+        value, dropped = with_mark(metadata, key, state)
+        if dropped:
+            self.log.warning(
+                "%s on %s is full (Stripe's %d characters): dropping the oldest mail marks %s; "
+                "those mails would be sent again if their tasks ran over %s again.",
+                MAILS_METADATA_KEY,
+                carrier,
+                MAX_VALUE_LENGTH,
+                dropped,
+                target,
+            )
+        # One key per try: the client's own resends replay it, while a later try or run writes afresh (Stripe
+        # replays a saved 500 for 24 h, and refuses a key reused with another value).
+        step = key.step("mail", state, *attempt)
+        self._stripe(
+            lambda: self.hook.update_metadata(
+                carrier, {MAILS_METADATA_KEY: value}, idempotency_key=step.idempotency_key
+            ),
+            f"the {state!r} mark on {carrier} for the mail about {target} ({before})",
+        )
 
     def _stripe(self, call: Callable[[], _T], what: str) -> _T:
         """Run one Stripe call; raise its error as the other operators do (:func:`~airflow_stripe_automation.errors.translate`)."""
@@ -239,19 +390,24 @@ class StripeSendEmailOperator(StripeBaseOperator):
                 _close(hook)
             self._smtp_open = {}
 
-    def _send(self, mail: dict[str, Any]) -> None:
+    def _send(self, mail: dict[str, Any], key: ActionKey | None) -> str:
+        """Send ``mail`` with the action's Message-ID; return it."""
         from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        def send(smtp: Any) -> str:
+            sent_id = message_id(key, mail.get("from_email") or smtp.from_email)
+            smtp.send_email_smtp(**{**mail, "custom_headers": {**mail["custom_headers"], "Message-ID": sent_id}})
+            return sent_id
 
         open_hooks = getattr(self, "_smtp_open", None)
         if open_hooks is None:  # one object: a connection of its own
             with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
-                smtp.send_email_smtp(**mail)
-            return
+                return send(smtp)
         conn_id = str(self.smtp_conn_id)
         if conn_id not in open_hooks:
             open_hooks[conn_id] = SmtpHook(smtp_conn_id=conn_id).__enter__()
         try:
-            open_hooks[conn_id].send_email_smtp(**mail)
+            return send(open_hooks[conn_id])
         except Exception:
             # A connection that failed once is not trusted again: the next mail opens a new one.
             _close(open_hooks.pop(conn_id))
