@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "airflow-stripe"
 MARK_METADATA_KEY = "airflow_action"  # Stripe metadata keys are at most 40 characters
+#: the one metadata key holding every mail mark the provider leaves on an object (operators/email.py)
+MAILS_METADATA_KEY = "airflow_mails"
+#: prefix of the per-mail keys (``airflow_mail_<24 hex digits>``) earlier versions left; still honoured as "sent"
+LEGACY_MARK_PREFIX = "airflow_mail_"
 MAX_KEY_LENGTH = 255  # Stripe's limit for an Idempotency-Key
 
 

@@ -50,7 +50,13 @@ from airflow_stripe_automation.errors import (
     translate,
 )
 from airflow_stripe_automation.hooks.stripe import StripeHook
-from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey, action_key
+from airflow_stripe_automation.idempotency import (
+    LEGACY_MARK_PREFIX,
+    MAILS_METADATA_KEY,
+    MARK_METADATA_KEY,
+    ActionKey,
+    action_key,
+)
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
 from airflow_stripe_automation.money import InvalidMoneyError, money_or_text, normalize_currency, validate_amount
 from airflow_stripe_automation.object_types import dashboard_path
@@ -133,7 +139,7 @@ def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
     """
     Return ``metadata`` as Stripe accepts it (≤50 keys of ≤40 chars, values ≤500 chars), or raise.
 
-    The key of the provider's own mark is refused: a user value there would fake "already done".
+    The keys of the provider's own marks are refused: a user value there would fake "already done".
 
     :param metadata: a mapping of keys to values (values are sent as strings)
     :param field: the operator argument, for the message
@@ -148,8 +154,8 @@ def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
     for key, value in metadata.items():
         if not isinstance(key, str) or not key or len(key) > 40 or "[" in key or "]" in key:
             raise StripeInputError(f"{field} key {key!r} must be 1–40 characters without square brackets")
-        if key == MARK_METADATA_KEY:
-            raise StripeInputError(f"{field} key {MARK_METADATA_KEY!r} is reserved for the provider's mark")
+        if key in (MARK_METADATA_KEY, MAILS_METADATA_KEY) or key.startswith(LEGACY_MARK_PREFIX):
+            raise StripeInputError(f"{field} key {key!r} is reserved for the provider's marks")
         text = "" if value is None else str(value)
         if len(text) > 500:
             raise StripeInputError(f"{field}[{key!r}] is longer than Stripe's 500 characters")

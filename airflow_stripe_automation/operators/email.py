@@ -19,17 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_stripe_automation import object_types
 from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError, translate
-from airflow_stripe_automation.idempotency import ActionKey, action_key
+from airflow_stripe_automation.idempotency import LEGACY_MARK_PREFIX, MAILS_METADATA_KEY, ActionKey, action_key
 from airflow_stripe_automation.objects import ref_id
 from airflow_stripe_automation.operators.base import StripeBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: the one metadata key holding every mail mark the provider leaves on an object
-MAILS_METADATA_KEY = "airflow_mails"
-#: prefix of the per-mail keys (``airflow_mail_<24 hex digits>``) earlier versions left; still honoured as "sent"
-LEGACY_MARK_PREFIX = "airflow_mail_"
 #: hex digits of the action's mark kept per entry: 48 bits, for the few mail actions one object sees
 DIGEST_LENGTH = 12
 SENDING, SENT = "sending", "sent"

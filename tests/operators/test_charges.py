@@ -32,6 +32,8 @@ def _op(**kwargs):
         ({"currency": "bhd", "amount": 1005}, "multiple of 10"),
         ({"payment_method": "card_123"}, "starting with 'pm_'"),
         ({"metadata": {"airflow_action": "x"}}, "reserved"),
+        ({"metadata": {"airflow_mails": "0123456789ab:sent"}}, "reserved"),  # would fake a mail as sent
+        ({"metadata": {"airflow_mail_0123": "x"}}, "reserved"),
         ({"metadata": {"k" * 41: "v"}}, "1–40 characters"),
         ({"statement_descriptor_suffix": "x" * 23}, "at most 22"),
     ],
