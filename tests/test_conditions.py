@@ -88,9 +88,7 @@ def test_branch_operator_checks_literal_conditions_at_parse_time():
     )
 
 
-def test_operator_condition_is_checked_at_parse_time_and_skips_when_not_met(stripe_connection):
-    from types import SimpleNamespace
-
+def test_operator_condition_is_checked_at_parse_time_and_skips_when_not_met(stripe_connection, make_context):
     from airflow.sdk.exceptions import AirflowSkipException
 
     from airflow_stripe_automation.operators.customers import StripeUpdateCustomerMetadataOperator
@@ -109,5 +107,7 @@ def test_operator_condition_is_checked_at_parse_time_and_skips_when_not_met(stri
         stripe_object={"id": "pi_1", "amount": 10, "currency": "usd"},
         condition=field("amount").gt(100, currency="usd"),
     )
+    context = make_context()
     with pytest.raises(AirflowSkipException, match="condition not met for pi_1"):
-        op.pre_execute(SimpleNamespace())
+        op.pre_execute(context)
+    assert context["ti"].pushed["stripe_tally"]["skipped"] == 1  # the run summary counts it
