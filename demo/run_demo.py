@@ -121,7 +121,14 @@ def main() -> int:
             description=first_conf["description"],
         ).execute(
             {
-                "ti": SimpleNamespace(dag_id=dag.dag_id, task_id="charge_lead", run_id=first_run.run_id, map_index=-1),
+                # the replay's tally (for a run summary) has no run to go to here: dropped
+                "ti": SimpleNamespace(
+                    dag_id=dag.dag_id,
+                    task_id="charge_lead",
+                    run_id=first_run.run_id,
+                    map_index=-1,
+                    xcom_push=lambda key, value: None,
+                ),
                 "dag_run": SimpleNamespace(run_after=first_run.run_after, queued_at=None),
             }
         )
