@@ -31,7 +31,7 @@ from airflow_stripe_automation import conditions
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
 from airflow_stripe_automation.objects import plain, summarize
 from airflow_stripe_automation.rendered import parse_bool
-from airflow_stripe_automation.windows import Window
+from airflow_stripe_automation.windows import Window, http_date
 
 if TYPE_CHECKING:
     import stripe
@@ -231,14 +231,9 @@ def response_time(obj: Any) -> int | None:
 
     :param obj: an object the SDK returned (it keeps its response)
     """
-    from email.utils import parsedate_to_datetime  # only when a finder runs: not on every DAG parse
-
     headers = getattr(getattr(obj, "last_response", None), "headers", None) or {}
-    value = next((v for k, v in headers.items() if k.lower() == "date"), None)
-    try:
-        return int(parsedate_to_datetime(value).timestamp()) if value else None
-    except (TypeError, ValueError):
-        return None
+    moment = http_date(next((v for k, v in headers.items() if k.lower() == "date"), None))
+    return None if moment is None else int(moment)
 
 
 def stripe_now(client: stripe.StripeClient) -> int:

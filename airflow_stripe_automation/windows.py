@@ -74,6 +74,22 @@ class Window:
         return f"[{iso(self.start)}, {iso(self.end)})"
 
 
+def http_date(value: str | None) -> float | None:
+    """
+    An HTTP ``Date`` header (Stripe's clock when it answered) as unix seconds; None when absent or unreadable.
+
+    :param value: the header's value
+    """
+    from email.utils import parsedate_to_datetime  # only when Stripe answered: not on every DAG parse
+
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
 def iso(timestamp: int) -> str:
     """Unix seconds as ISO 8601 in UTC (``2026-01-31T00:00:00Z``)."""
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

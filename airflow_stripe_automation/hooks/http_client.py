@@ -26,7 +26,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +33,7 @@ import stripe
 from stripe._http_client import new_http_client_async_fallback
 
 from airflow_stripe_automation.rate_budget import RateBudget, RateLimitBackoff
+from airflow_stripe_automation.windows import http_date
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,6 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
     return value
-
-
-def _http_date(value: str | None) -> float | None:
-    """An HTTP ``Date`` header as unix seconds, or None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -231,7 +221,7 @@ class BudgetedHTTPClient(stripe.HTTPClient):
     def _after(self, response: tuple[Any, int, Any], method: str, url: str, attempt: int) -> float | None:
         """Seconds to wait before sending the request again, or None to hand ``response`` back; logs a 429."""
         _, status, headers = response
-        stripe_time = _http_date(_header(headers, "Date"))
+        stripe_time = http_date(_header(headers, "Date"))
         if stripe_time is not None:
             self.stripe_lead = stripe_time - time.time()
         if status != RATE_LIMITED:
