@@ -30,7 +30,6 @@ class StripeRunSummaryOperator(BaseOperator):
     :param task_ids: the tasks whose tallies count; default: every other task of the DAG
     """
 
-    template_fields: Sequence[str] = ()
     ui_color = "#635bff"
     ui_fgcolor = "#ffffff"
 

@@ -7,9 +7,8 @@ for processes that do not share memory with tests; control it over HTTP under ``
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from .foreground import wait_for_stop_signal
 from .server import LocalStripeServer
 
 
@@ -26,16 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     server = LocalStripeServer(host=args.host, port=args.port, rate_limit=args.rate_limit).start()
     limit = f", at most {args.rate_limit:g} requests/s" if args.rate_limit else ""
     print(f"Local Stripe server listening on {server.url}{limit}", flush=True)
     print(f"API key: {server.api_key} (any sk_test_/rk_test_ key works); Ctrl-C to stop", flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        wait_for_stop_signal()
     finally:
         server.stop()
         print("Local Stripe server stopped", flush=True)

@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the SMTP sink in the foreground until Ctrl-C or SIGTERM; see the module docstring."""
     import argparse
     import json
-    import signal
     from pathlib import Path
+
+    from .foreground import wait_for_stop_signal
 
     parser = argparse.ArgumentParser(prog="python -m airflow_stripe_automation.testing.smtp", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -156,15 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             (args.save / f"{number:05d}.eml").write_bytes(mail.message.as_bytes())
         print(f"mail {number}: from {mail.mail_from} to {', '.join(mail.rcpt_tos)}: {mail.subject!r}", flush=True)
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     sink = LocalSmtpServer(args.host, args.port, on_mail=show).start()
     print(f"SMTP sink listening on {sink.host}:{sink.port}; Ctrl-C to stop", flush=True)
     print(f"AIRFLOW_CONN_SMTP_DEFAULT='{json.dumps(sink.airflow_connection())}'", flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        wait_for_stop_signal()
     finally:
         sink.stop()
         print(f"SMTP sink stopped after {count} mail(s)", flush=True)
