@@ -67,6 +67,7 @@ Every write carries an idempotency key per invoice and step; replaying a window 
         """The dunning flow of one batch of invoices, each on its own schedule."""
         retry = StripeInvoiceRetryOperator(
             task_id="retry_policy",
+            action_id="R5/retry_policy",
             stripe_object=invoice,
             invoice_id="{{ obj.id }}",
             max_attempts="{{ params.max_attempts }}",
@@ -85,13 +86,18 @@ Every write carries an idempotency key per invoice and step; replaying a window 
         )
         cancel = StripeCancelSubscriptionOperator(
             task_id="cancel_subscription",
+            action_id="R5/cancel_subscription",
             stripe_object=recheck.output,
             condition=STILL_OPEN,
             subscription_id="{{ obj.subscription }}",
             cancellation_comment="Annual dunning: payment failed after retries and grace period",
         )
         mark = StripeMarkInvoiceUncollectibleOperator(
-            task_id="mark_uncollectible", stripe_object=recheck.output, condition=STILL_OPEN, invoice_id="{{ obj.id }}"
+            task_id="mark_uncollectible",
+            action_id="R5/mark_uncollectible",
+            stripe_object=recheck.output,
+            condition=STILL_OPEN,
+            invoice_id="{{ obj.id }}",
         )
         retry >> grace >> recheck >> cancel >> mark
 

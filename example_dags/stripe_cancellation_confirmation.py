@@ -52,6 +52,7 @@ Narrow it down with the sensor's `condition` (e.g. a price or an amount) if only
         )
         StripeSendEmailOperator(
             task_id="mail_customer",
+            action_id="R7/mail_customer",
             stripe_object=read.output,
             to="{{ obj['customer.email'] }}",
             subject="Your subscription has been canceled",

@@ -60,6 +60,7 @@ refunded (or mailed about) at most once, however often a window is replayed.
         charge = StripeRetrieveOperator(task_id="retrieve_charge", stripe_object=warning, object_id="{{ obj.charge }}")
         charge >> StripeRefundOperator(
             task_id="refund",
+            action_id="R4/refund",
             stripe_object=charge.output,
             condition=UNDER_DISPUTE_FEE,
             charge_id="{{ obj.id }}",
@@ -68,6 +69,7 @@ refunded (or mailed about) at most once, however often a window is replayed.
         )
         charge >> StripeSendEmailOperator(
             task_id="mail_team",
+            action_id="R4/mail_team",
             stripe_object=charge.output,
             condition={"not": UNDER_DISPUTE_FEE},
             to="{{ params.team_email }}",

@@ -56,6 +56,7 @@ order — or a retry after a crash half-way — completes the same invoice inste
 ) as dag:
     StripeCreateInvoiceOperator(
         task_id="create_invoice",
+        action_id="R11/create_invoice",
         order_id="{{ params.order_id }}",
         customer_id="{{ params.customer_id }}",
         items="{{ params['items'] }}",

@@ -57,6 +57,7 @@ invoice:
         """Notify, then (optionally) call the order system, for one paid invoice."""
         StripeSendEmailOperator(
             task_id="mail_staff",
+            action_id="R10/mail_staff",
             stripe_object=invoice,
             to="{{ params.notify_email }}",
             subject="Invoice {{ obj.number }} paid: {{ obj.amount_paid | money(obj.currency) }}",

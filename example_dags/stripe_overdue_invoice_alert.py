@@ -49,6 +49,7 @@ overdue (to Stripe's clock when the sweep ran, so a backfill says how late it is
     )
     StripeSendEmailOperator.partial(
         task_id="mail_team",
+        action_id="R6/mail_team",
         to="{{ params.team_email }}",
         subject="Invoice {{ obj.number }} is overdue: {{ obj.amount_due | money(obj.currency) }} due",
         # days_overdue counts to Stripe's clock when the sweep ran: a backfill says how late it is now.

@@ -48,6 +48,7 @@ charged; trigger a new run to try again. Amounts are integers in minor units.
 ) as dag:
     StripeOneTimeChargeOperator(
         task_id="charge_lead",
+        action_id="R1/charge_lead",
         task_display_name="Stripe one-time charge",
         customer_id="{{ params.customer_id }}",
         amount="{{ params.amount }}",

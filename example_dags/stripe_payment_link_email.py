@@ -38,6 +38,7 @@ With `allow_partial`, the customer may choose to pay part of the amount.
 ) as dag:
     link = StripeCreatePaymentLinkOperator(
         task_id="create_payment_link",
+        action_id="R9/create_payment_link",
         order_id="{{ params.order_id }}",
         amount="{{ params.amount }}",
         currency="{{ params.currency }}",
@@ -47,6 +48,7 @@ With `allow_partial`, the customer may choose to pay part of the amount.
     )
     StripeSendEmailOperator(
         task_id="mail_customer",
+        action_id="R9/mail_customer",
         stripe_object=link.output,
         to="{{ params.customer_email }}",
         subject="Your payment link for order {{ params.order_id }}",

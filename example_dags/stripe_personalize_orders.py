@@ -51,6 +51,7 @@ Replay a window by hand: trigger with `{"since": "2026-11-01T00:00:00Z", "until"
     )
     StripeSendEmailOperator.partial(
         task_id="mail_team",
+        action_id="R2/mail_team",
         to="{{ params.team_email }}",
         subject="Add a handwritten thank-you note: {{ obj.amount | money(obj.currency) }} order",
         body="A payment of {{ obj.amount | money(obj.currency) }} just succeeded.\n"

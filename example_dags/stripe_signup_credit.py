@@ -45,10 +45,15 @@ Stripe to the next invoices). Both act once per customer: a replay of the window
     def each_customer(customer):
         """Optionally subscribe the new customer, then credit them."""
         subscribe = StripeCreateSubscriptionOperator(
-            task_id="subscribe", stripe_object=customer, customer_id="{{ obj.id }}", price_id="{{ params.price_id }}"
+            task_id="subscribe",
+            action_id="R8/subscribe",
+            stripe_object=customer,
+            customer_id="{{ obj.id }}",
+            price_id="{{ params.price_id }}",
         )
         subscribe >> StripeCustomerCreditOperator(
             task_id="credit",
+            action_id="R8/credit",
             stripe_object=customer,
             customer_id="{{ obj.id }}",
             amount="{{ params.credit_amount }}",

@@ -52,6 +52,7 @@ when Stripe already holds the values). `read_customer` reads the customer back â
 ) as dag:
     update = StripeUpdateCustomerOperator(
         task_id="update_customer",
+        action_id="R12/update_customer",
         customer_id="{{ params.customer_id }}",
         name="{{ params.name }}",
         phone="{{ params.phone }}",
@@ -73,6 +74,7 @@ when Stripe already holds the values). `read_customer` reads the customer back â
 
     mail = StripeSendEmailOperator(
         task_id="mail_courier",
+        action_id="R12/mail_courier",
         stripe_object=read.output,
         to="{{ params.courier_email }}",
         subject="Delivery address for {{ obj.name or obj.id }}",

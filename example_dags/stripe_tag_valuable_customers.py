@@ -55,6 +55,7 @@ ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail
         """What happens to one matching payment: the team mail, and the VIP tag when it is large enough."""
         StripeSendEmailOperator(
             task_id="mail_team",
+            action_id="R3/mail_team",
             stripe_object=payment,
             to="{{ params.team_email }}",
             subject="Valuable customer: {{ obj.amount | money(obj.currency) }} from {{ obj.customer }}",
@@ -63,6 +64,7 @@ ends successfully. With the defaults: 2,500 USD -> mail + VIP; 1,500 USD -> mail
         )
         StripeUpdateCustomerMetadataOperator(
             task_id="tag_vip",
+            action_id="R3/tag_vip",
             stripe_object=payment,
             condition={
                 "field": "amount",

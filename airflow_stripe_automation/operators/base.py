@@ -192,6 +192,10 @@ class StripeBaseOperator(BaseOperator):
     :param map_index_template: how the UI names a mapped task; by default what it acts on: an
         invoice's number (else the object's id) and its customer (``INV-0042 · Acme Corp``), or a
         batch's first and last and its size (``INV-0001 … INV-0100 (100)``)
+    :param action_id: the action's identity, on which its idempotency keys and marks rest: the same
+        ``action_id`` acts once per object in whichever DAG or task it runs (the recipes and example
+        DAGs declare ``<recipe>/<step>``, e.g. ``R8/credit``); by default the DAG and the task, so a
+        renamed DAG or task is a new action
     :param retries: tries after the first; by default ``[core] default_task_retries``, or 3 when that
         is 0, so :class:`~airflow_stripe_automation.errors.StripeRetryPolicy` can act on a 429 or 5xx
         (``default_args`` and ``.partial()`` set it as for any operator)
@@ -214,12 +218,14 @@ class StripeBaseOperator(BaseOperator):
         stripe_object: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         condition: Mapping[str, Any] | None = None,
         map_index_template: str | None = "{{ " + LABEL_NAME + " }}",
+        action_id: str | None = None,
         retries: int | None = default_retries(),
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retry_policy", StripeRetryPolicy())
         super().__init__(map_index_template=map_index_template, retries=retries, **kwargs)
         self.stripe_conn_id = stripe_conn_id
+        self.action_id = action_id
         # One object, or once rendered a batch of them (a list): see _execute_batch.
         self.stripe_object: Any = stripe_object
         self.condition = condition
@@ -542,7 +548,9 @@ class StripeWriteOperator(StripeBaseOperator):
         import stripe
 
         inputs = self.validate()
-        key = action_key(context, object_id=self.object_id(inputs), explicit=self.idempotency_key)
+        key = action_key(
+            context, object_id=self.object_id(inputs), explicit=self.idempotency_key, action_id=self.action_id
+        )
         try:
             inputs = self.prepare(inputs, context)
             what = self.describe(inputs)

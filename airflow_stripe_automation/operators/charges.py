@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeCardDeclined, StripeInputError
-from airflow_stripe_automation.idempotency import ActionKey
+from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
 from airflow_stripe_automation.money import format_money
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -18,10 +18,7 @@ from airflow_stripe_automation.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
-
-# How far before the run's start a PaymentIntent it made may be dated (clock skew between hosts).
-_LOOKBACK_SECONDS = 3600
+    from stripe.params import PaymentIntentCreateParams
 
 
 class StripeOneTimeChargeOperator(StripeWriteOperator):
@@ -116,14 +113,22 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
         return f"a charge of {format_money(inputs['amount'], inputs['currency'])} to {inputs['customer']}"
 
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
-        # Any PaymentIntent this task made is on this customer and no older than the run.
-        params: PaymentIntentListParams = {"customer": inputs["customer"], "limit": 100}
-        since = _run_started(context)
-        if since is not None:
-            params["created"] = {"gte": since - _LOOKBACK_SECONDS}
-        for listed in self.hook.get_conn().v1.payment_intents.list(params=params).auto_paging_iter():
-            intent = plain(listed)
-            if key.is_marked(intent):
+        # Found by its mark through the Search API, over all time: a window tied to the run's start
+        # would miss a PaymentIntent dated by a Stripe clock behind Airflow's, or made by a retry
+        # after the key's 24 h. Search lags writes by about a minute, while Stripe still replays the key.
+        import stripe
+
+        query = " OR ".join(f"metadata['{MARK_METADATA_KEY}']:'{mark}'" for mark in key.marks)
+        client = self.hook.get_conn().v1
+        try:
+            found = client.payment_intents.search(params={"query": query, "limit": 100}).auto_paging_iter()
+            intents = (plain(listed) for listed in found)
+        except stripe.InvalidRequestError as err:  # accounts without search (e.g. in India): all their intents
+            self.log.debug("PaymentIntent search refused (%s): listing the customer's instead.", err)
+            listing = client.payment_intents.list(params={"customer": inputs["customer"], "limit": 100})
+            intents = (plain(listed) for listed in listing.auto_paging_iter())
+        for intent in intents:
+            if intent.get("customer") == inputs["customer"] and key.is_marked(intent):
                 self._raise_if_declined(intent, inputs)
                 return intent
         return None
@@ -167,9 +172,3 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
             "description": obj.get("description"),
             "latest_charge": obj.get("latest_charge"),
         }
-
-
-def _run_started(context: Context) -> int | None:
-    dag_run = context.get("dag_run")
-    moment = getattr(dag_run, "run_after", None) or getattr(dag_run, "queued_at", None)
-    return int(moment.timestamp()) if moment is not None else None

@@ -139,7 +139,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         :param started: when the task started (unix seconds): the schedule's start unless ``schedule_start`` says
         """
         inputs = self.validate()
-        key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
+        key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key, action_id=self.action_id)
         invoice = self._read(inputs)
         if invoice["status"] == "draft":
             raise StripeActionFailed(f"invoice {invoice['id']} is a draft: finalize it before retrying its payment")
@@ -193,7 +193,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             return self._resume_batch(context, carried.get("batch") or kwargs["batch"], moment)
         progress = _Progress.resumed(kwargs, event)
         inputs = self.validate()
-        key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key)
+        key = action_key(context, object_id=inputs["invoice"], explicit=self.idempotency_key, action_id=self.action_id)
         try:
             invoice = self._read(inputs)
             # The trigger fired for the attempt that is due now, whatever this host's clock says.
@@ -278,7 +278,7 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
     def _wake(self, context: Context, one: _Waiting) -> dict[str, Any] | _Waiting:
         """One invoice's due attempt: re-read it, pay it if still open; its result, or its next wait."""
         inputs = one.inputs
-        key = action_key(context, object_id=inputs["invoice"], explicit=one.explicit_key)
+        key = action_key(context, object_id=inputs["invoice"], explicit=one.explicit_key, action_id=self.action_id)
         invoice = self._read(inputs)
         progress = one.progress
         if invoice["status"] == "open" and progress.attempts < inputs["max_attempts"]:

@@ -64,15 +64,18 @@ def mail_state(metadata: Mapping[str, Any] | None, key: ActionKey) -> str | None
     """
     Return what the object's metadata says of this mail action: ``"sent"``, ``"sending"`` or None.
 
-    A mark left by an earlier version (``airflow_mail_<digest>``) counts as sent.
+    A mark left by an earlier version (``airflow_mail_<digest>``) counts as sent, and so does one the
+    action left under its earlier identity (:attr:`~airflow_stripe_automation.idempotency.ActionKey.marks`).
 
     :param metadata: the object's metadata
     :param key: the mail action's key
     """
     metadata = metadata or {}
-    if metadata.get(f"{LEGACY_MARK_PREFIX}{key.mark[:24]}"):
+    if any(metadata.get(f"{LEGACY_MARK_PREFIX}{mark[:24]}") for mark in key.marks):
         return SENT
-    return read_marks(metadata).get(mail_digest(key))
+    marks = read_marks(metadata)
+    # The action's own entry first; else what it left under its earlier identity (DAG and task).
+    return next((marks[m[:DIGEST_LENGTH]] for m in key.marks if m[:DIGEST_LENGTH] in marks), None)
 
 
 def with_mark(metadata: Mapping[str, Any] | None, key: ActionKey, state: str) -> tuple[str, list[str]]:
@@ -271,7 +274,7 @@ class StripeSendEmailOperator(StripeBaseOperator):
     def execute_one(self, context: Context) -> dict[str, Any]:
         checked = self._validate()
         to, subject, target, carrier = checked["to"], checked["subject"], checked["target"], checked["carrier"]
-        key = action_key(context, object_id=target) if target else None
+        key = action_key(context, object_id=target, action_id=self.action_id) if target else None
         summary = {"to": to, "subject": subject, "about": target}
         if self.is_dry_run:
             self.log.info("Dry run: would mail %s about %s: %r; nothing sent.", to, target, subject)

@@ -343,7 +343,7 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
             listed = client.invoice_items.list(params={"invoice": invoice["id"], "limit": 100})
             for item in listed.auto_paging_iter():
                 metadata = plain(item).get("metadata") or {}
-                if metadata.get(MARK_METADATA_KEY) == key.mark and str(metadata.get(LINE_METADATA_KEY, "")).isdigit():
+                if metadata.get(MARK_METADATA_KEY) in key.marks and str(metadata.get(LINE_METADATA_KEY, "")).isdigit():
                     done.add(int(metadata[LINE_METADATA_KEY]))
         for index, line in enumerate(inputs["items"]):
             if index in done:

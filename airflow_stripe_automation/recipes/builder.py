@@ -575,7 +575,19 @@ class _Builder:
         }
         if "name" in step.spec:
             kwargs["task_display_name"] = step.spec["name"]
+        if "action_id" not in kwargs and getattr(step.cls, "action", None) and "action_id" in _signature(step.cls)[0]:
+            kwargs["action_id"] = self.action_id(step.id)
         return kwargs
+
+    def action_id(self, step_id: str) -> str:
+        """
+        The identity a step acts under, ``<recipe>/<step id>``: the same in the recipe's Python example DAG.
+
+        ``<recipe>`` is the recipe's ``recipe:`` reference (``R8``), else its file's name; so renaming
+        the DAG, the file or the task group acts on nothing twice, and a copy that must act on its
+        own gives itself another ``recipe:``.
+        """
+        return f"{self.data.get('recipe') or self.recipe.stem}/{step_id}"
 
     def _argument(self, value: Any, *, obj: Any, outputs: Mapping[str, Any], name: str) -> Any:
         """A recipe value as the operator gets it: templates that need the object or steps become resolvable."""

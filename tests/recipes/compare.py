@@ -16,6 +16,8 @@ def dag_shape(dag: Any) -> dict[str, Any]:
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "upstream": sorted(task.upstream_task_ids),
             "mapped_group": getattr(task.get_closest_mapped_task_group(), "group_id", None),
+            # the identity its keys and marks rest on: one recipe's two forms act once together
+            "action_id": getattr(task, "partial_kwargs", {}).get("action_id", getattr(task, "action_id", None)),
         }
     params = {name: dag.params.get_param(name).dump() for name in dag.params}
     for param in params.values():

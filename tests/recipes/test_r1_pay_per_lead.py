@@ -45,14 +45,15 @@ def test_the_recipe_charges_once_with_the_fields_from_conf(run_recipe, stripe_cl
     assert intents[0].metadata["recipe"] == "R1"
     assert intents[0].metadata["lead_run"] == dag_run.run_id
     (post,) = _charge_posts(stripe_server)
-    assert post["idempotency_key"].startswith(f"airflow-stripe/{RECIPE_DAG}/{dag_run.run_id}/charge_lead/")
+    # the declared action, then the run it charges for (the run is the lead)
+    assert post["idempotency_key"] == f"airflow-stripe/action/R1/charge_lead/{RECIPE_DAG}/{dag_run.run_id}/-1"
     assert tis["charge_lead"].state == "success"
 
 
 def test_the_recipe_and_the_example_dag_make_the_same_charge(
     recipe_bag, example_bag, stripe_client, stripe_server, customer
 ):
-    """Same conf to both DAGs -> the same PaymentIntent fields, one each; only the keys' DAG ids differ."""
+    """Same conf to both DAGs -> the same PaymentIntent fields, one each (two runs, two leads); one action."""
     conf = {"customer_id": customer.id, "amount": 1999, "currency": "usd"}
     recipe_run, _ = run(recipe_bag.dags[RECIPE_DAG], conf)
     example_run, _ = run(example_bag.dags[EXAMPLE_DAG], conf)
@@ -65,9 +66,9 @@ def test_the_recipe_and_the_example_dag_make_the_same_charge(
     assert recipe_pi.description == "Lead fee for appointment booking"  # the shared param default
     assert len(_charge_posts(stripe_server)) == 2
     keys = [p["idempotency_key"].split("/") for p in _charge_posts(stripe_server)]
-    assert {k[1] for k in keys} == {RECIPE_DAG, EXAMPLE_DAG}
+    assert {k[4] for k in keys} == {RECIPE_DAG, EXAMPLE_DAG}  # each run is its own lead
     recipe_key, example_key = keys
-    assert recipe_key[3:] == example_key[3:]  # same task id and map index
+    assert recipe_key[:4] == example_key[:4] == ["airflow-stripe", "action", "R1", "charge_lead"]  # one action
 
 
 def test_the_recipe_and_the_example_dag_have_the_same_tasks_and_params(recipe_bag, example_bag):

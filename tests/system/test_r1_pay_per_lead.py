@@ -37,7 +37,7 @@ def test_charges_the_customer_once_with_the_right_fields(run_dag, stripe_client,
     assert intents[0].metadata["recipe"] == "R1"
     # the key that made it is derived from the run, and went out with the write
     (post,) = _charge_posts(stripe_server)
-    assert post["idempotency_key"].startswith("airflow-stripe/stripe_pay_per_lead/")
+    assert post["idempotency_key"].startswith("airflow-stripe/action/R1/charge_lead/stripe_pay_per_lead/")
     assert dag_run.run_id in post["idempotency_key"]
     assert tis["charge_lead"].state == "success"
 
