@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_stripe_automation import object_types
 from airflow_stripe_automation.rate_budget import RateBudget, default_requests_per_second
@@ -26,8 +27,12 @@ _LIVE_KEY = re.compile(r"^(sk|rk)_live_[A-Za-z0-9_]+$")
 DASHBOARD_URL = "https://dashboard.stripe.com"
 
 
-class StripeConnectionError(ValueError):
-    """A Stripe connection that cannot be used; the message never contains the key."""
+class StripeConnectionError(AirflowFailException, ValueError):
+    """
+    A Stripe connection that cannot be used; the message never contains the key.
+
+    A retry would read the same connection: the task fails at once (an ``AirflowFailException``).
+    """
 
 
 @dataclass(frozen=True)
