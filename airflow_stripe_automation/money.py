@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from airflow_stripe_automation.inputs import whole_number
+
 # Presentment currencies Stripe accepts (lowercase ISO 4217, as the API spells them).
 STRIPE_CURRENCIES: frozenset[str] = frozenset(
     [
@@ -200,27 +202,23 @@ def parse_minor_units(amount: Any, *, field: str = "amount") -> int:
     """
     Return ``amount`` as a positive int of minor units, or raise :class:`InvalidMoneyError`.
 
-    Accepts an int, or a string of digits (templated values render as strings). Rejects floats,
-    booleans, zero, negatives and amounts above Stripe's ceiling. Use :func:`validate_amount` when
-    the currency is known.
+    Accepts an int, or a string of ASCII digits (templated values render as strings). Rejects floats,
+    booleans, other text (``'ten'``, ``'--5'``, ``'²'``), zero, negatives and amounts above Stripe's
+    ceiling. Use :func:`validate_amount` when the currency is known.
 
     :param amount: the amount in minor units
     :param field: the name to use in the error message
     """
-    if isinstance(amount, bool) or not isinstance(amount, (int, str)):
+    number = whole_number(amount)
+    if number is None:
         raise InvalidMoneyError(
             f"{field} must be an integer number of minor units (e.g. 1500 for 15.00 USD), got {amount!r}"
         )
-    if isinstance(amount, str):
-        text = amount.strip()
-        if not text.lstrip("-").isdigit():
-            raise InvalidMoneyError(f"{field} must be an integer number of minor units, got {amount!r}")
-        amount = int(text)
-    if amount <= 0:
-        raise InvalidMoneyError(f"{field} must be greater than zero, got {amount}")
-    if amount > MAX_AMOUNT:
-        raise InvalidMoneyError(f"{field} {amount} is above Stripe's maximum of {MAX_AMOUNT} minor units")
-    return amount
+    if number <= 0:
+        raise InvalidMoneyError(f"{field} must be greater than zero, got {number}")
+    if number > MAX_AMOUNT:
+        raise InvalidMoneyError(f"{field} {number} is above Stripe's maximum of {MAX_AMOUNT} minor units")
+    return number
 
 
 def validate_amount(amount: Any, currency: str, *, field: str = "amount") -> int:
@@ -232,6 +230,11 @@ def validate_amount(amount: Any, currency: str, *, field: str = "amount") -> int
     :param field: the name to use in the error message
     """
     code = normalize_currency(currency)
+    if whole_number(amount) is None and exponent(code) == 0:
+        raise InvalidMoneyError(
+            f"{field} must be an integer number of minor units, and {code} has no decimals "
+            f"(500 is {format_money(500, code)}), got {amount!r}"
+        )
     amount = parse_minor_units(amount, field=field)
     step = _SPECIAL_STEP.get(code)
     if step and amount % step:

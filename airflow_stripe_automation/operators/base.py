@@ -39,6 +39,7 @@ from airflow_stripe_automation.batches import (
     redeemed,
     ui_label,
 )
+from airflow_stripe_automation.conditions import InvalidConditionError
 from airflow_stripe_automation.conditions import evaluate as evaluate_condition
 from airflow_stripe_automation.conditions import validate as validate_condition
 from airflow_stripe_automation.errors import (
@@ -56,6 +57,13 @@ from airflow_stripe_automation.idempotency import (
     MARK_METADATA_KEY,
     ActionKey,
     action_key,
+)
+from airflow_stripe_automation.inputs import (
+    check_header_text,
+    check_idempotency_key,
+    check_stored_text,
+    control_characters,
+    whole_number,
 )
 from airflow_stripe_automation.links.stripe import URL_ATTRIBUTE, StripeDashboardLink
 from airflow_stripe_automation.money import InvalidMoneyError, money_or_text, normalize_currency, validate_amount
@@ -75,6 +83,8 @@ if TYPE_CHECKING:
     from stripe import RequestOptions
 
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
+#: Stripe's limit of metadata keys on one object.
+MAX_METADATA_KEYS = 50
 
 
 def validate_id(value: Any, prefix: str, field: str, *, required: bool = True) -> str | None:
@@ -112,12 +122,30 @@ def validate_flag(value: Any, field: str, default: bool | None = None) -> bool |
 
 def validate_count(value: Any, field: str) -> int:
     """Return a positive whole number (an int, or its digits as a rendered template gives them), or raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+    number = whole_number(value)
+    if number is None or number < 0:
         raise StripeInputError(f"{field} must be a positive whole number, got {value!r}")
-    number = int(str(value).strip())
     if number <= 0:
         raise StripeInputError(f"{field} must be greater than zero, got {number}")
     return number
+
+
+def validate_order_id(value: Any, what: str) -> str:
+    """
+    Return an order id as its action's key takes it: 1–500 characters of printable latin-1 text, or raise.
+
+    The order id names the object acted on, so it is part of the Idempotency-Key header, and it is
+    stored in the metadata of what the action creates.
+
+    :param value: the order id (a number is taken as its digits)
+    :param what: what one order gets, for the message ("one invoice")
+    """
+    order = str(value).strip() if value is not None else ""
+    if not order:
+        raise StripeInputError(f"order_id is required: {what} is made per order")
+    if len(order) > 500:
+        raise StripeInputError("order_id must be at most 500 characters (it is stored in Stripe metadata)")
+    return check_header_text(order, "order_id", StripeInputError, why="it is part of the Idempotency-Key header")
 
 
 def validate_money(amount: Any, currency: Any, field: str = "amount") -> tuple[int, str]:
@@ -135,32 +163,53 @@ def validate_money(amount: Any, currency: Any, field: str = "amount") -> tuple[i
         raise StripeInputError(str(err)) from None
 
 
-def validate_metadata(metadata: Any, field: str = "metadata") -> dict[str, str]:
+def validate_metadata(metadata: Any, field: str = "metadata", *, ours: Sequence[str] = ()) -> dict[str, str]:
     """
     Return ``metadata`` as Stripe accepts it (≤50 keys of ≤40 chars, values ≤500 chars), or raise.
 
     The keys of the provider's own marks are refused: a user value there would fake "already done".
+    Keys and values hold no control characters.
 
     :param metadata: a mapping of keys to values (values are sent as strings)
     :param field: the operator argument, for the message
+    :param ours: the keys the operator adds to them (its mark, ``order_id``…): they count towards the 50
     """
     if metadata in (None, ""):
         return {}
     if not isinstance(metadata, Mapping):
         raise StripeInputError(f"{field} must be a mapping of strings, got {type(metadata).__name__}")
-    if len(metadata) > 50:
-        raise StripeInputError(f"{field} has {len(metadata)} keys; Stripe allows at most 50")
+    added = sorted(set(ours) - set(metadata))
+    if len(metadata) + len(added) > MAX_METADATA_KEYS:
+        raise StripeInputError(
+            f"{field} has {len(metadata)} keys and the operator adds {len(added)} ({', '.join(added)}): "
+            f"Stripe allows at most {MAX_METADATA_KEYS} metadata keys on an object; give at most "
+            f"{MAX_METADATA_KEYS - len(added)}"
+            if added
+            else f"{field} has {len(metadata)} keys; Stripe allows at most {MAX_METADATA_KEYS}"
+        )
     out: dict[str, str] = {}
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key or len(key) > 40 or "[" in key or "]" in key:
-            raise StripeInputError(f"{field} key {key!r} must be 1–40 characters without square brackets")
+        if not isinstance(key, str) or not key or len(key) > 40 or "[" in key or "]" in key or control_characters(key):
+            raise StripeInputError(
+                f"{field} key {key!r} must be 1–40 characters without square brackets or control characters"
+            )
         if key in (MARK_METADATA_KEY, MAILS_METADATA_KEY) or key.startswith(LEGACY_MARK_PREFIX):
             raise StripeInputError(f"{field} key {key!r} is reserved for the provider's marks")
-        text = "" if value is None else str(value)
-        if len(text) > 500:
-            raise StripeInputError(f"{field}[{key!r}] is longer than Stripe's 500 characters")
-        out[key] = text
+        out[key] = check_stored_text(value, f"{field}[{key!r}]", StripeInputError, max_length=500)
     return out
+
+
+def rendered_condition(condition: Any, where: str) -> dict[str, Any]:
+    """
+    Return a condition checked once its templates are rendered, or raise :class:`StripeInputError`.
+
+    :param condition: the rendered condition
+    :param where: the argument, for the message
+    """
+    try:
+        return validate_condition(condition, where)
+    except InvalidConditionError as err:
+        raise StripeInputError(str(err)) from None
 
 
 class StripeBaseOperator(BaseOperator):
@@ -263,7 +312,7 @@ class StripeBaseOperator(BaseOperator):
         if not self.condition or self._batch_objects() is not None:
             return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
-        if not evaluate_condition(validate_condition(self.condition, f"{self.task_id}.condition"), obj):
+        if not evaluate_condition(rendered_condition(self.condition, f"{self.task_id}.condition"), obj):
             self.push_tally(context, skipped=1)
             raise AirflowSkipException(f"condition not met for {obj.get('id', 'the object')}: {self.condition}")
         self.log.info("Condition met for %s.", obj.get("id", "the object"))
@@ -444,7 +493,7 @@ class StripeBaseOperator(BaseOperator):
                     literal = name == "condition" and not self._condition_is_template
                     setattr(self, name, value if literal else self.render_template(value, one, jinja_env))
                 if self.condition and not evaluate_condition(
-                    validate_condition(self.condition, f"{self.task_id}.condition"), obj
+                    rendered_condition(self.condition, f"{self.task_id}.condition"), obj
                 ):
                     self.log.info("%s: skipped (condition not met: %s).", label, self.condition)
                     report.skip(position)
@@ -548,9 +597,11 @@ class StripeWriteOperator(StripeBaseOperator):
         import stripe
 
         inputs = self.validate()
+        self.idempotency_key = check_idempotency_key(self.idempotency_key, StripeInputError)
         key = action_key(
             context, object_id=self.object_id(inputs), explicit=self.idempotency_key, action_id=self.action_id
         )
+        check_header_text(key.idempotency_key, "the idempotency key", StripeInputError, why="it is an HTTP header")
         try:
             inputs = self.prepare(inputs, context)
             what = self.describe(inputs)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeCardDeclined, StripeInputError
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
+from airflow_stripe_automation.inputs import check_statement_descriptor
 from airflow_stripe_automation.money import format_money
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -80,10 +81,10 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
         payment_method = validate_id(self.payment_method, "pm_", "payment_method", required=False)
         if self.description is not None and not isinstance(self.description, str):
             raise StripeInputError(f"description must be text, got {type(self.description).__name__}")
-        suffix = (self.statement_descriptor_suffix or "").strip() or None
-        if suffix and len(suffix) > 22:
-            raise StripeInputError("statement_descriptor_suffix must be at most 22 characters")
-        metadata = validate_metadata(self.metadata)
+        suffix = check_statement_descriptor(
+            self.statement_descriptor_suffix, "statement_descriptor_suffix", StripeInputError
+        )
+        metadata = validate_metadata(self.metadata, ours=[MARK_METADATA_KEY])
         return {
             "customer": customer,
             "amount": amount,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.idempotency import ActionKey
+from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
 from airflow_stripe_automation.money import format_money
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -75,7 +75,7 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
         amount, currency = validate_money(self.amount, self.currency)
         if self.method not in METHODS:
             raise StripeInputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        metadata = validate_metadata(self.metadata)
+        metadata = validate_metadata(self.metadata, ours=[MARK_METADATA_KEY])
         description = (self.description or "").strip() or "Credit"
         return {
             "customer": customer,

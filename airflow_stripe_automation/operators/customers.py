@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import ActionKey
 from airflow_stripe_automation.operators.base import (
+    MAX_METADATA_KEYS,
     StripeWriteOperator,
     is_unset,
     plain,
@@ -86,6 +87,15 @@ class StripeUpdateCustomerMetadataOperator(_CustomerUpdate):
         return all(current.get(k) == v if v != "" else k not in current for k, v in inputs["changes"].items())
 
     def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
+        current = inputs["current"].get("metadata") or {}
+        after = {k for k in current if inputs["changes"].get(k) != ""} | {k for k, v in inputs["changes"].items() if v}
+        if len(after) > MAX_METADATA_KEYS:
+            added = sorted(set(after) - set(current))
+            raise StripeInputError(
+                f"{inputs['customer']} has {len(current)} metadata keys and the update adds {len(added)} "
+                f"({', '.join(added)}): Stripe allows at most {MAX_METADATA_KEYS} metadata keys on an object; "
+                'remove keys first (set them to "")'
+            )
         return plain(
             self.hook.get_conn().v1.customers.update(
                 inputs["customer"], params={"metadata": inputs["changes"]}, options=self.request_options(key)

@@ -11,7 +11,6 @@ derived from the action's key, the same on every try, so a resend is recognisabl
 from __future__ import annotations
 
 import html
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from email.utils import make_msgid, parseaddr
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow_stripe_automation import object_types
 from airflow_stripe_automation.errors import StripeActionFailed, StripeInputError, translate
 from airflow_stripe_automation.idempotency import LEGACY_MARK_PREFIX, MAILS_METADATA_KEY, ActionKey, action_key
+from airflow_stripe_automation.inputs import control_characters
 from airflow_stripe_automation.objects import ref_id
 from airflow_stripe_automation.operators.base import StripeBaseOperator
 
@@ -127,7 +127,7 @@ def refuse_control_characters(value: str, field: str) -> str:
     :param value: a subject, address or header value
     :param field: the operator argument, for the message
     """
-    bad = sorted({repr(c) for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")})
+    bad = control_characters(value)
     if bad:
         raise StripeInputError(
             f"{field} holds control characters ({', '.join(bad)}), which could forge mail headers: "

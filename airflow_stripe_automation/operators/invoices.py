@@ -27,6 +27,7 @@ from airflow_stripe_automation.operators.base import (
     validate_count,
     validate_id,
     validate_metadata,
+    validate_order_id,
 )
 
 if TYPE_CHECKING:
@@ -211,11 +212,7 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
 
     def validate(self) -> dict[str, Any]:
         customer = validate_id(self.customer_id, "cus_", "customer_id")
-        order = str(self.order_id).strip() if self.order_id is not None else ""
-        if not order:
-            raise StripeInputError("order_id is required: one invoice is made per order")
-        if len(order) > 500:
-            raise StripeInputError("order_id must be at most 500 characters (it is stored in Stripe metadata)")
+        order = validate_order_id(self.order_id, "one invoice")
         try:
             currency = normalize_currency(self.currency)
         except InvalidMoneyError as err:
@@ -226,7 +223,7 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
         days = None
         if method == "send_invoice":
             days = validate_count(self.days_until_due, "days_until_due")
-        metadata = validate_metadata(self.metadata)
+        metadata = validate_metadata(self.metadata, ours=[MARK_METADATA_KEY, ORDER_METADATA_KEY, SENT_METADATA_KEY])
         for reserved in (ORDER_METADATA_KEY, SENT_METADATA_KEY):
             if reserved in metadata:
                 raise StripeInputError(f"metadata key {reserved!r} is set by the operator")
@@ -387,7 +384,8 @@ def _validate_items(items: Any, currency: str) -> list[dict[str, Any]]:
         raise StripeInputError("items must be a non-empty list of {description, quantity, unit_amount}")
     if len(items) > MAX_LINES:
         raise StripeInputError(f"an invoice holds at most {MAX_LINES} lines, got {len(items)}")
-    lines = []
+    lines: list[dict[str, Any]] = []
+    total = 0
     for index, item in enumerate(items):
         where = f"items[{index}]"
         if not isinstance(item, dict):
@@ -408,6 +406,13 @@ def _validate_items(items: Any, currency: str) -> list[dict[str, Any]]:
         if quantity * unit_amount > MAX_AMOUNT:
             raise StripeInputError(f"{where} totals {quantity * unit_amount}, above Stripe's maximum of {MAX_AMOUNT}")
         lines.append({"description": description.strip(), "quantity": quantity, "unit_amount": unit_amount})
+        total += quantity * unit_amount
+    if total > MAX_AMOUNT:
+        # Refused here, not by Stripe at finalize: no draft or invoice items are left behind.
+        raise StripeInputError(
+            f"the invoice's lines total {total} minor units of {currency}, above Stripe's maximum of {MAX_AMOUNT} "
+            "for one invoice; split the order"
+        )
     return lines
 
 

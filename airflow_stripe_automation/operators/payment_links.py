@@ -16,6 +16,7 @@ from airflow_stripe_automation.operators.base import (
     validate_flag,
     validate_id,
     validate_metadata,
+    validate_order_id,
 )
 from airflow_stripe_automation.operators.invoices import ORDER_METADATA_KEY
 
@@ -97,11 +98,7 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
         self.metadata = metadata
 
     def validate(self) -> dict[str, Any]:
-        order = str(self.order_id).strip() if self.order_id is not None else ""
-        if not order:
-            raise StripeInputError("order_id is required: one payment link is made per order")
-        if len(order) > 500:
-            raise StripeInputError("order_id must be at most 500 characters (it is stored in Stripe metadata)")
+        order = validate_order_id(self.order_id, "one payment link")
         price = validate_id(self.price_id, "price_", "price_id", required=False)
         amount = None if is_unset(self.amount) else self.amount
         if bool(price) == (amount is not None):
@@ -139,7 +136,7 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
             if len(name) > 250:
                 raise StripeInputError("product_name must be at most 250 characters")
             inputs.update(currency=currency, product_name=name)
-        metadata = validate_metadata(self.metadata)
+        metadata = validate_metadata(self.metadata, ours=[MARK_METADATA_KEY, ORDER_METADATA_KEY])
         for reserved in (MARK_METADATA_KEY, ORDER_METADATA_KEY):
             if reserved in metadata:
                 raise StripeInputError(f"metadata key {reserved!r} is set by the operator")

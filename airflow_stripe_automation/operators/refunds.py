@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.idempotency import ActionKey
+from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
 from airflow_stripe_automation.money import InvalidMoneyError, format_money, parse_minor_units, validate_amount
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -83,7 +83,7 @@ class StripeRefundOperator(StripeWriteOperator):
                 amount = parse_minor_units(amount)
             except InvalidMoneyError as err:
                 raise StripeInputError(str(err)) from None
-        metadata = validate_metadata(self.metadata)
+        metadata = validate_metadata(self.metadata, ours=[MARK_METADATA_KEY])
         return {"charge": charge, "payment_intent": intent, "amount": amount, "reason": reason, "metadata": metadata}
 
     def object_id(self, inputs: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_stripe_automation.errors import StripeInputError
+from airflow_stripe_automation.idempotency import MARK_METADATA_KEY
 from airflow_stripe_automation.objects import summarize
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -96,7 +97,7 @@ class StripeCreateSubscriptionOperator(StripeWriteOperator):
         trial = (
             None if is_unset(self.trial_period_days) else validate_count(self.trial_period_days, "trial_period_days")
         )
-        metadata = validate_metadata(self.metadata)
+        metadata = validate_metadata(self.metadata, ours=[MARK_METADATA_KEY])
         return {
             "customer": customer,
             "price": price,
