@@ -37,7 +37,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from airflow_stripe_automation.recipes.errors import FieldPath, Problem, RecipeError
+from airflow_stripe_automation.recipes.errors import FieldPath, Problem, RecipeError, find_secrets, mask_secrets
 from airflow_stripe_automation.recipes.loader import Recipe
 from airflow_stripe_automation.recipes.templates import (
     DATA_NAMES,
@@ -71,6 +71,9 @@ _RESERVED_ARGS = {"task_id", "task_display_name", "dag", "task_group", "params",
 # Durations YAML can only write as numbers: seconds.
 _SECONDS_ARGS = {"retry_delay", "max_retry_delay", "execution_timeout"}
 _ASSET_ARGS = {"outlets", "inlets"}
+# Amounts in minor units that a step may give as literals: checked when the recipe is parsed.
+_AMOUNT_ARGS = {"amount", "minimum_amount"}
+_ITEMS_ARG = "items"  # an invoice's lines, each with a unit_amount
 # Set by the recipe's deployment, never by a recipe: which Stripe account it acts on, and what makes
 # each write happen once.
 _DEPLOYMENT_ARGS = {
@@ -280,11 +283,40 @@ class _Builder:
                 )
                 if name == "condition" and isinstance(value, Mapping):
                     self._check_condition(_with_stand_ins(value), where)
+                if in_steps:
+                    self._check_amounts(name, value, kwargs, where)
         for name in sorted(required - set(kwargs) - _RESERVED_ARGS - set(injected)):
             self._problem(
                 (*path, "with") if "with" in self._spec_at(path) else path,
                 f"missing required field {name!r} for {cls.__name__}",
             )
+
+    def _check_amounts(self, name: str, value: Any, kwargs: Mapping[str, Any], where: FieldPath) -> None:
+        """Literal amounts of a step (``amount: ten``, ``12.5``, ``0``): refused now, not when the step runs."""
+        from airflow_stripe_automation.money import InvalidMoneyError, parse_minor_units, validate_amount
+
+        if name in _AMOUNT_ARGS:
+            amounts: list[tuple[FieldPath, str, Any]] = [(where, name, value)]
+        elif name == _ITEMS_ARG and isinstance(value, list):
+            amounts = [
+                ((*where, i, "unit_amount"), f"items[{i}].unit_amount", item["unit_amount"])
+                for i, item in enumerate(value)
+                if isinstance(item, Mapping) and "unit_amount" in item
+            ]
+        else:
+            return
+        currency = kwargs.get("currency", "usd")
+        step_id = self._spec_at(where[:2]).get("id")
+        for path, field, amount in amounts:
+            if amount is None or is_template(amount):
+                continue  # no amount (a refund of everything), or known when the step runs
+            try:
+                if isinstance(currency, str) and not is_template(currency):
+                    validate_amount(amount, currency, field=field)
+                else:
+                    parse_minor_units(amount, field=field)
+            except InvalidMoneyError as err:
+                self._problem(path, f"step {step_id!r}: {err}")
 
     def _spec_at(self, path: FieldPath) -> Mapping[str, Any]:
         node: Any = self.data
@@ -390,6 +422,12 @@ class _Builder:
 
         from airflow_stripe_automation.operators.summary import summarize_run
 
+        for path in find_secrets(self.data):
+            self._problem(
+                path,
+                "this holds a Stripe secret key (masked here): keys belong in the deployment's stripe_default "
+                "connection, never in a recipe; remove it, and roll the key if the file was shared",
+            )
         sensor_cls = self._check_trigger()
         steps = self._check_steps()
         dag_kwargs = self._dag_kwargs(dag_id)
@@ -414,7 +452,7 @@ class _Builder:
         tags += [t for t in data.get("tags", []) if t not in tags]
         kwargs: dict[str, Any] = {
             "dag_id": dag_id,
-            "description": data.get("description"),
+            "description": mask_secrets(data["description"]) if data.get("description") else None,
             "schedule": self._schedule(),
             "start_date": self._start_date(),
             "catchup": data.get("catchup", False),
@@ -483,7 +521,8 @@ class _Builder:
 
     def _doc_md(self) -> str:
         doc = self.data.get("doc") or self.data.get("description") or ""
-        return (
+        # The UI shows the doc to everyone who can see the DAG: never a key pasted into the recipe.
+        return mask_secrets(
             f"{doc.strip()}\n\n---\nBuilt from the recipe file `{self.recipe.path.name}`:\n\n"
             f"```yaml\n{self.recipe.source.rstrip()}\n```\n"
         ).lstrip()

@@ -8,21 +8,45 @@ mistake, is masked.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: A field's location in a recipe: keys and list indexes, e.g. ("steps", 0, "with", "amount").
 FieldPath = tuple[str | int, ...]
 
 
 # Stripe's secret and restricted API keys and webhook signing secrets; a publishable key (pk_) is public.
-_STRIPE_SECRET = re.compile(r"(?<![A-Za-z0-9])((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+")
+_STRIPE_SECRET = re.compile(r"(?<![A-Za-z0-9])((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9_]+")
 
 
 def mask_secrets(text: str) -> str:
     """``text`` with what looks like a Stripe secret masked: ``sk_live_51H…`` -> ``sk_live_***``."""
     return _STRIPE_SECRET.sub(r"\1***", text)
+
+
+def find_secrets(data: Any, path: FieldPath = ()) -> list[FieldPath]:
+    """
+    Where ``data`` (a recipe, parsed) holds what looks like a Stripe secret: in a value, or in a key.
+
+    :param data: the recipe's data, or a part of it
+    :param path: where ``data`` is in the recipe
+    """
+    if isinstance(data, str):
+        return [path] if _STRIPE_SECRET.search(data) else []
+    found: list[FieldPath] = []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            here = (*path, key)
+            if isinstance(key, str) and _STRIPE_SECRET.search(key):
+                found.append(here)
+            else:
+                found += find_secrets(value, here)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += find_secrets(value, (*path, index))
+    return found
 
 
 def format_path(path: Sequence[str | int]) -> str:
