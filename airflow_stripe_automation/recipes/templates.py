@@ -166,6 +166,19 @@ def _locked_out(tree: nodes.Template, names: set[str]) -> tuple[str, ...]:
                     f"'{owner.name}.{member}' is not available in recipe templates"
                     f"{did_you_mean(member, allowed)} ({owner.name} holds only {', '.join(allowed)})"
                 )
+    # Attributes read by a name the lookups above cannot see: the attr filter, str.format's "{0.x}".
+    if any(n.name == "attr" for n in tree.find_all(nodes.Filter)):
+        found.append(
+            "the 'attr' filter cannot be used in a recipe template: it reads attributes by a computed name "
+            "(read a field as obj['name'])"
+        )
+    for call in tree.find_all(nodes.Call):
+        node = call.node
+        if isinstance(node, nodes.Getattr) and node.attr in ("format", "format_map"):
+            found.append(
+                f"'.{node.attr}()' cannot be used in a recipe template: its fields read attributes "
+                "('{0.__class__}'); use the 'format' filter ('%s' | format(x)) or '~'"
+            )
     env = locked_env()  # the filters and tests a recipe template renders with
     for kind, known, used in (
         ("filter", set(env.filters), {n.name for n in tree.find_all(nodes.Filter)}),
