@@ -13,6 +13,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_stripe_automation import object_types
+from airflow_stripe_automation.masking import mask_secrets
 from airflow_stripe_automation.rate_budget import RateBudget, default_requests_per_second
 from airflow_stripe_automation.rendered import parse_bool
 
@@ -49,7 +50,7 @@ class StripeConnectionSettings:
 
     def __repr__(self) -> str:
         return (
-            f"StripeConnectionSettings(api_key='***', api_base={self.api_base!r}, "
+            f"StripeConnectionSettings(api_key='***', api_base={mask_secrets(self.api_base or '') or None!r}, "
             f"stripe_account={self.stripe_account!r}, api_version={self.api_version!r}, "
             f"max_network_retries={self.max_network_retries}, livemode={self.livemode}, "
             f"max_requests_per_second={self.max_requests_per_second:g})"
@@ -118,7 +119,7 @@ def parse_connection(conn_id: str, password: str | None, extra: dict[str, Any]) 
         parsed = urlparse(api_base)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise StripeConnectionError(
-                f"Stripe connection {conn_id!r}: api_base must be an http(s) URL, got {api_base!r}"
+                f"Stripe connection {conn_id!r}: api_base must be an http(s) URL, got {mask_secrets(api_base)!r}"
             )
     account = (extra.get("stripe_account") or "").strip() or None
     if account and not account.startswith("acct_"):

@@ -7,23 +7,17 @@ mistake, is masked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_stripe_automation.masking import holds_secret, mask_secrets
+
+__all__ = ["FieldPath", "Problem", "RecipeError", "find_secrets", "format_path", "mask_secrets"]
+
 #: A field's location in a recipe: keys and list indexes, e.g. ("steps", 0, "with", "amount").
 FieldPath = tuple[str | int, ...]
-
-
-# Stripe's secret and restricted API keys and webhook signing secrets; a publishable key (pk_) is public.
-_STRIPE_SECRET = re.compile(r"(?<![A-Za-z0-9])((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9_]+")
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with what looks like a Stripe secret masked: ``sk_live_51H…`` -> ``sk_live_***``."""
-    return _STRIPE_SECRET.sub(r"\1***", text)
 
 
 def find_secrets(data: Any, path: FieldPath = ()) -> list[FieldPath]:
@@ -34,12 +28,12 @@ def find_secrets(data: Any, path: FieldPath = ()) -> list[FieldPath]:
     :param path: where ``data`` is in the recipe
     """
     if isinstance(data, str):
-        return [path] if _STRIPE_SECRET.search(data) else []
+        return [path] if holds_secret(data) else []
     found: list[FieldPath] = []
     if isinstance(data, Mapping):
         for key, value in data.items():
             here = (*path, key)
-            if isinstance(key, str) and _STRIPE_SECRET.search(key):
+            if isinstance(key, str) and holds_secret(key):
                 found.append(here)
             else:
                 found += find_secrets(value, here)
