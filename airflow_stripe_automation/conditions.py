@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_stripe_automation.inputs import whole_number
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency
 
 _MISSING = object()
@@ -66,9 +67,9 @@ def get_field(obj: Any, path: str) -> Any:
         if current is None:
             return None
         if isinstance(current, Sequence) and not isinstance(current, str):
-            if not part.lstrip("-").isdigit():
+            index = whole_number(part)
+            if index is None:
                 return None
-            index = int(part)
             current = current[index] if -len(current) <= index < len(current) else None
         elif hasattr(current, "get"):
             current = current.get(part)
@@ -122,8 +123,8 @@ def validate(condition: Any, where: str = "condition") -> dict[str, Any]:
             out["currency"] = normalize_currency(condition["currency"])
         except InvalidMoneyError as err:
             raise InvalidConditionError(f"{where}: {err}") from None
-        if isinstance(value, str) and value.strip().isdigit():  # a rendered template: "100000"
-            value = out["value"] = int(value.strip())
+        if isinstance(value, str) and whole_number(value) is not None:  # a rendered template: "100000"
+            value = out["value"] = whole_number(value)
         if op not in _ORDERED | {"eq", "ne"} or isinstance(value, bool) or not isinstance(value, int):
             raise InvalidConditionError(
                 f"{where}: a money condition compares an integer of minor units (e.g. 100000 for 1,000.00 "

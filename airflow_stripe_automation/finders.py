@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation import conditions
+from airflow_stripe_automation.inputs import whole_number
 from airflow_stripe_automation.money import InvalidMoneyError, normalize_currency, validate_amount
 from airflow_stripe_automation.objects import plain, summarize
 from airflow_stripe_automation.rendered import parse_bool
@@ -453,10 +454,10 @@ class InvoiceOverdueFinder(Finder):
         condition: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(condition=condition)
-        text = str(days_overdue).strip() if not isinstance(days_overdue, bool) else ""
-        if not text.isdigit():
+        days = whole_number(days_overdue)
+        if days is None or days < 0:
             raise FinderError(f"days_overdue must be a whole number of days ≥ 0, got {days_overdue!r}")
-        self.days_overdue = int(text)
+        self.days_overdue = days
         self.min_amount_due, self.currency = _money_filter(min_amount_due, currency, "amount_due")
 
     def params(self) -> dict[str, Any]:

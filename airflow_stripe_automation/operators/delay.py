@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ def _moment(value: Any) -> float:
         return float(value)
     if isinstance(value, str):
         text = value.strip()
-        if text.replace(".", "", 1).isdigit():
+        if re.fullmatch(r"[0-9]+(\.[0-9]*)?", text):  # ASCII digits: '²'.isdigit() is true
             return float(text)
         try:
             parsed = pendulum.parse(text)

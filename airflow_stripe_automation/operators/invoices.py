@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation.errors import StripeActionFailed, StripeCardDeclined, StripeInputError
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
+from airflow_stripe_automation.inputs import whole_number
 from airflow_stripe_automation.money import (
     MAX_AMOUNT,
     InvalidMoneyError,
@@ -340,7 +341,10 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
             listed = client.invoice_items.list(params={"invoice": invoice["id"], "limit": 100})
             for item in listed.auto_paging_iter():
                 metadata = plain(item).get("metadata") or {}
-                if metadata.get(MARK_METADATA_KEY) in key.marks and str(metadata.get(LINE_METADATA_KEY, "")).isdigit():
+                if (
+                    metadata.get(MARK_METADATA_KEY) in key.marks
+                    and whole_number(metadata.get(LINE_METADATA_KEY)) is not None
+                ):
                     done.add(int(metadata[LINE_METADATA_KEY]))
         for index, line in enumerate(inputs["items"]):
             if index in done:

@@ -39,12 +39,15 @@ class Case:
     :param message: the message the task fails with, or its stable part (the README's second column)
     :param make: builds the task from the test's ``stripe_client`` (which may set up objects first)
     :param conn: the ``stripe_default`` connection's password and extra, when the connection is the bad input
+    :param render: render the task's templates first, as the task runner does (Jinja turns CRLF into LF, so
+        the other cases keep their text as given)
     """
 
     input: str
     message: str
     make: Callable[[Any], Any]
     conn: dict[str, Any] | None = field(default=None)
+    render: bool = False
 
 
 def charge(**kwargs: Any) -> Callable[[Any], Any]:
@@ -98,6 +101,19 @@ def mail(**kwargs: Any) -> Callable[[Any], Any]:
 
     args = {"to": "ops@example.com", "subject": "Overdue", "stripe_object": {"id": "cus_123"}, **kwargs}
     return lambda client: StripeSendEmailOperator(task_id="mail", **args)
+
+
+def delay(**kwargs: Any) -> Callable[[Any], Any]:
+    from airflow_stripe_automation.operators.delay import StripeDelayOperator
+
+    return lambda client: StripeDelayOperator(task_id="wait", **{"delay": 1, **kwargs})
+
+
+def overdue_sensor(**kwargs: Any) -> Callable[[Any], Any]:
+    from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
+
+    args = {"since": 0, "until": 1, "wait_for_match": False, **kwargs}
+    return lambda client: StripeInvoiceOverdueSensor(task_id="overdue", **args)
 
 
 def metadata_update_of_a_full_customer(client: Any) -> Any:
@@ -164,6 +180,10 @@ CASES: list[Case] = [
     Case("mail `to='ops@example.com\\nBcc: x@evil.example'`", "to holds control characters ('\\n'), which could forge mail headers", mail(to="ops@example.com\nBcc: x@evil.example")),
     Case("mail `from_email='a@example.com\\r\\nBcc: x'`", "from_email holds control characters ('\\n', '\\r'), which could forge mail headers", mail(from_email="a@example.com\r\nBcc: x")),
     Case("mail `to='not an address'`", "to has addresses that are not email addresses: ['not an address']", mail(to="not an address")),
+    # -- other arguments checked once rendered --
+    Case("a money condition whose rendered `value` is `'²'`", "charge.condition: a money condition compares an integer of minor units (e.g. 100000 for 1,000.00 USD), got '²'", charge(stripe_object={"id": "ch_1", "amount": 5}, condition={"field": "amount", "op": "gt", "value": "{{ '²' }}", "currency": "usd"}), render=True),
+    Case("delay `start='²'`", "start must be a unix time, an ISO 8601 moment or a datetime, got '²'", delay(start="²")),
+    Case("overdue sensor `days_overdue='²'`", "days_overdue must be a whole number of days ≥ 0, got '²'", overdue_sensor(days_overdue="²")),
     # -- the connection --
     Case("a live key (`sk_live_…`) without `allow_live_mode`", "Stripe connection 'stripe_default' holds a live-mode key; set the extra 'allow_live_mode' to true to use live mode deliberately", charge(), conn=LIVE),
     Case("`allow_live_mode: 'maybe'` with a live key", "Stripe connection 'stripe_default': the extra 'allow_live_mode' must be true or false (yes/no, on/off, 1/0)", charge(), conn={**LIVE, "extra": {"allow_live_mode": "maybe"}}),
@@ -211,12 +231,17 @@ def test_a_bad_input_is_refused_before_any_write_and_not_retried(
     task = case.make(stripe_client)
     writes_before = len(stripe_server.write_requests())
 
+    context = make_context(task_id=task.task_id)
     with pytest.raises(AirflowFailException) as caught:
-        task.execute(make_context(task_id=task.task_id))
+        if case.render:  # templated arguments are checked once rendered
+            task.render_template_fields(context)
+        task.pre_execute(context)
+        task.execute(context)
 
     message = str(caught.value)
     assert case.message in message, message
-    assert task.retry_policy.evaluate(caught.value, 1, 4).action != RetryAction.RETRY
+    if task.retry_policy is not None:  # the operators' StripeRetryPolicy; a sensor has none
+        assert task.retry_policy.evaluate(caught.value, 1, 4).action != RetryAction.RETRY
     assert stripe_server.write_requests()[writes_before:] == []
     assert smtp_connection.messages == []
 
