@@ -237,3 +237,35 @@ def test_a_hostile_recipe_reaching_the_environment_is_refused_when_parsed(tmp_pa
     message = error_of(tmp_path, mail_recipe(body))
     assert "steps[0].with.body: " + expected in message, message
     assert hidden(api_key, message)
+
+
+def test_a_dag_run_leaves_the_key_in_no_task_log_xcom_or_stored_rendered_field(
+    airflow_db, api_key, stripe_server, customer_with_card, xcoms, capfd, caplog
+):
+    """
+    R1's example DAG run by ``dag.test()``: its task logs, its XComs and the rendered fields Airflow stored.
+
+    ``dag.test()`` runs the tasks in this process and writes their logs to the console and the logging
+    handlers (no log files): both are captured, at DEBUG. The same run in a subprocess, as a user runs it, is
+    ``tests/system/test_r1_pay_per_lead.py`` (slow tier).
+    """
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    from tests.conftest import REPO, run
+
+    caplog.set_level(logging.DEBUG)
+    bag = DagBag(dag_folder=str(REPO / "example_dags" / "stripe_pay_per_lead.py"))
+    dag_run, tis = run(bag.dags["stripe_pay_per_lead"], {"customer_id": customer_with_card.id, "amount": 4200})
+
+    assert dag_run.state == "success"
+    stored = xcoms(dag_run)
+    with create_session() as session:
+        rendered = [
+            r.rendered_fields
+            for r in session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+        ]
+    assert rendered and stored
+    out, err = capfd.readouterr()
+    assert hidden(api_key, caplog.text, out, err, repr(stored), json.dumps(rendered, default=str))
