@@ -72,6 +72,20 @@ def check_header_text(value: Any, field: str, error: type[Exception], *, why: st
     return text
 
 
+def check_line(value: str, field: str, error: type[Exception]) -> str:
+    """
+    Return ``value`` when it is one line of text (a name, an email address, a phone number), else raise.
+
+    :param value: the text
+    :param field: the argument, for the message
+    :param error: the exception to raise
+    """
+    bad = control_characters(value)
+    if bad:
+        raise error(f"{field} must be one line of text, without control characters ({', '.join(bad)}): {value!r}")
+    return value
+
+
 def check_stored_text(value: Any, field: str, error: type[Exception], *, max_length: int) -> str:
     """
     Return ``value`` as text Stripe stores (a metadata value…): at most ``max_length`` characters, no control characters.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import ActionKey
+from airflow_stripe_automation.inputs import check_line
 from airflow_stripe_automation.operators.base import (
     MAX_METADATA_KEYS,
     StripeWriteOperator,
@@ -163,7 +164,9 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
             if not is_unset(value):
                 if not isinstance(value, str):
                     raise StripeInputError(f"{field} must be text, got {type(value).__name__}")
-                changes[field] = value.strip()
+                changes[field] = (
+                    value.strip() if field == "description" else check_line(value.strip(), field, StripeInputError)
+                )
         if "email" in changes and "@" not in changes["email"]:
             raise StripeInputError(f"email {changes['email']!r} is not an email address")
         address = _address(self.address, "address")
@@ -173,7 +176,7 @@ class StripeUpdateCustomerOperator(_CustomerUpdate):
             if not isinstance(self.shipping, Mapping):
                 raise StripeInputError("shipping must be a mapping {name, phone, address}")
             ship_address = _address(self.shipping.get("address"), "shipping.address")
-            ship_name = (self.shipping.get("name") or "").strip()
+            ship_name = check_line(str(self.shipping.get("name") or "").strip(), "shipping.name", StripeInputError)
             if not ship_name or not ship_address:
                 raise StripeInputError("shipping needs a name and an address, as Stripe requires")
             changes["shipping"] = {"name": ship_name, "address": ship_address}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
+from airflow_stripe_automation.inputs import check_line
 from airflow_stripe_automation.money import InvalidMoneyError, format_money, normalize_currency, validate_amount
 from airflow_stripe_automation.operators.base import (
     StripeWriteOperator,
@@ -132,7 +133,7 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
                 raise StripeInputError("quantity applies to price_id; an ad-hoc amount is sold once")
             if inputs["minimum_amount"] and inputs["minimum_amount"] > inputs["amount"]:
                 raise StripeInputError("minimum_amount must not be above amount")
-            name = (self.product_name or "").strip() or f"Order {order}"
+            name = check_line((self.product_name or "").strip(), "product_name", StripeInputError) or f"Order {order}"
             if len(name) > 250:
                 raise StripeInputError("product_name must be at most 250 characters")
             inputs.update(currency=currency, product_name=name)

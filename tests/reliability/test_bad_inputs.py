@@ -116,6 +116,12 @@ def overdue_sensor(**kwargs: Any) -> Callable[[Any], Any]:
     return lambda client: StripeInvoiceOverdueSensor(task_id="overdue", **args)
 
 
+def customer_update(**kwargs: Any) -> Callable[[Any], Any]:
+    from airflow_stripe_automation.operators.customers import StripeUpdateCustomerOperator
+
+    return lambda client: StripeUpdateCustomerOperator(task_id="update", **{"customer_id": "cus_123", **kwargs})
+
+
 def metadata_update_of_a_full_customer(client: Any) -> Any:
     """A customer already holding Stripe's 50 metadata keys, and an update adding a 51st."""
     from airflow_stripe_automation.operators.customers import StripeUpdateCustomerMetadataOperator
@@ -169,6 +175,10 @@ CASES: list[Case] = [
     Case("`metadata={'airflow_action': 'x'}`", "metadata key 'airflow_action' is reserved for the provider's marks", charge(metadata={"airflow_action": "x"})),
     Case("a metadata key of 41 characters", "metadata key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk' must be 1–40 characters without square brackets or control characters", charge(metadata={"k" * 41: "v"})),
     Case("a metadata value of 501 characters", "metadata['note'] is longer than Stripe's 500 characters (501)", charge(metadata={"note": "v" * 501})),
+    # -- one-line text --
+    Case("customer `email='a@example.com\\nBcc: x'`", "email must be one line of text, without control characters ('\\n'): 'a@example.com\\nBcc: x'", customer_update(email="a@example.com\nBcc: x")),
+    Case("customer `name='Ada\\x00'`", "name must be one line of text, without control characters ('\\x00'): 'Ada\\x00'", customer_update(name="Ada\x00")),
+    Case("payment link `product_name='Seat\\r\\nX'`", "product_name must be one line of text, without control characters ('\\n', '\\r'): 'Seat\\r\\nX'", payment_link(product_name="Seat\r\nX")),
     # -- statement descriptors --
     Case("`statement_descriptor_suffix='<b>SALE</b>'`", "statement_descriptor_suffix must not contain < > (Stripe refuses < > \\ ' \" *): '<b>SALE</b>'", charge(statement_descriptor_suffix="<b>SALE</b>")),
     Case("`statement_descriptor_suffix` holding `'` and `\"`", "statement_descriptor_suffix must not contain \" ' (Stripe refuses < > \\ ' \" *)", charge(statement_descriptor_suffix="Joe's \"deal\"")),
