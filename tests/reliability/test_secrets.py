@@ -69,8 +69,8 @@ def test_no_xcom_holds_the_key(api_key, stripe_server, customer_with_card, make_
 def test_no_rendered_template_field_holds_the_key_and_airflow_redacts_it_where_a_dag_put_it(
     api_key, stripe_server, customer_with_card, make_context
 ):
+    from airflow.sdk._shared.secrets_masker import redact  # what the task runner redacts rendered fields with
     from airflow.sdk.execution_time.context import ConnectionAccessor
-    from airflow.sdk.execution_time.secrets_masker import redact
 
     task = charge(
         "{{ params.customer }}",
