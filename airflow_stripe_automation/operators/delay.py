@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -30,13 +31,15 @@ def _seconds(delay: Any) -> float:
         raise StripeInputError(f"delay must be a timedelta or a number of days, got {delay!r}") from None
     if days < 0:
         raise StripeInputError(f"delay must not be negative, got {delay!r}")
+    if not math.isfinite(days):
+        raise StripeInputError(f"delay must be a finite number of days, got {delay!r}")
     return days * 86400
 
 
 def _moment(value: Any) -> float:
     if isinstance(value, datetime):
         return value.timestamp()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     if isinstance(value, str):
         text = value.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -493,6 +494,8 @@ def _window_seconds(window: Any) -> float:
         raise StripeInputError(f"window must be a timedelta or a number of days, got {window!r}")
     if not seconds > 0:
         raise StripeInputError(f"window must be longer than zero, got {window!r}")
+    if not math.isfinite(seconds):
+        raise StripeInputError(f"window must be a finite number of days, got {window!r}")
     return seconds
 
 
@@ -500,16 +503,19 @@ def _moment(value: Any) -> float | None:
     """``schedule_start`` as unix seconds: a number, digits, or an ISO 8601 moment; None when empty."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, str):
         text = value.strip()
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            if math.isfinite(number):
+                return number
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:

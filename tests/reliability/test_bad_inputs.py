@@ -109,6 +109,12 @@ def delay(**kwargs: Any) -> Callable[[Any], Any]:
     return lambda client: StripeDelayOperator(task_id="wait", **{"delay": 1, **kwargs})
 
 
+def dunning(**kwargs: Any) -> Callable[[Any], Any]:
+    from airflow_stripe_automation.operators.dunning import StripeInvoiceRetryOperator
+
+    return lambda client: StripeInvoiceRetryOperator(task_id="retry", **{"invoice_id": "in_123", **kwargs})
+
+
 def overdue_sensor(**kwargs: Any) -> Callable[[Any], Any]:
     from airflow_stripe_automation.sensors.invoices import StripeInvoiceOverdueSensor
 
@@ -193,6 +199,10 @@ CASES: list[Case] = [
     # -- other arguments checked once rendered --
     Case("a money condition whose rendered `value` is `'²'`", "charge.condition: a money condition compares an integer of minor units (e.g. 100000 for 1,000.00 USD), got '²'", charge(stripe_object={"id": "ch_1", "amount": 5}, condition={"field": "amount", "op": "gt", "value": "{{ '²' }}", "currency": "usd"}), render=True),
     Case("delay `start='²'`", "start must be a unix time, an ISO 8601 moment or a datetime, got '²'", delay(start="²")),
+    Case("delay `delay='inf'`", "delay must be a finite number of days, got 'inf'", delay(delay="inf")),
+    Case("dunning `window='inf'`", "window must be a finite number of days, got 'inf'", dunning(window="inf")),
+    Case("dunning `schedule_start='nan'`", "schedule_start must be unix seconds or an ISO 8601 moment, got 'nan'", dunning(schedule_start="nan")),
+    Case("dunning `max_attempts='²'`", "max_attempts must be a positive whole number, got '²'", dunning(max_attempts="²")),
     Case("overdue sensor `days_overdue='²'`", "days_overdue must be a whole number of days ≥ 0, got '²'", overdue_sensor(days_overdue="²")),
     # -- the connection --
     Case("a live key (`sk_live_…`) without `allow_live_mode`", "Stripe connection 'stripe_default' holds a live-mode key; set the extra 'allow_live_mode' to true to use live mode deliberately", charge(), conn=LIVE),
