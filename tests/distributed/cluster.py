@@ -73,6 +73,7 @@ class Component:
     log_path: Path
     process: subprocess.Popen | None = None
     seen: dict[int, psutil.Process] = field(default_factory=dict)
+    one_shot: bool = False  # a command run to completion (``db migrate``, ``backfill create``), not a service
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -177,6 +178,7 @@ class AirflowCluster:
         """Run a one-shot ``airflow`` command (e.g. ``db migrate``) to completion; raise on failure."""
         started = time.monotonic()
         component = self.start(name, *args)
+        component.one_shot = True
         try:
             returncode = component.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -205,7 +207,7 @@ class AirflowCluster:
     def assert_running(self) -> None:
         """Raise, with its log, if a started component has exited; note the live ones' process trees."""
         for component in self.components.values():
-            if component.process is None or component.name == "db-migrate":
+            if component.process is None or component.one_shot:
                 continue
             if not component.running():
                 raise RuntimeError(

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +22,7 @@ from tests.distributed.cluster import AirflowCluster, wait_until
 
 if TYPE_CHECKING:
     from airflow_stripe_automation.testing import LocalStripeServer
+    from airflow_stripe_automation.testing.smtp import LocalSmtpServer
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -124,23 +126,44 @@ def module_stripe_server(_services) -> Iterator[LocalStripeServer]:
 
 
 @pytest.fixture(scope="module")
-def celery_cluster(request, airflow_database, module_stripe_server, tmp_path_factory) -> Iterator[AirflowCluster]:
-    """Migrate the DB; start API server, scheduler, DAG processor, triggerer and a Celery worker; wait until ready."""
+def module_smtp_sink(_services) -> Iterator[LocalSmtpServer]:
+    """A real SMTP server, in this (the test) process, for this module's Airflow to mail through."""
+    from airflow_stripe_automation.testing.smtp import LocalSmtpServer
+
+    with LocalSmtpServer() as sink:
+        yield sink
+
+
+def start_celery_cluster(
+    request: pytest.FixtureRequest,
+    database: str,
+    stripe_server: LocalStripeServer,
+    root: Path,
+    *,
+    dags_folder: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[AirflowCluster]:
+    """Migrate the DB; start API server, scheduler, DAG processor, triggerer and a Celery worker; wait until ready.
+
+    The body of a module fixture (``yield from``): the cluster's ``stripe_default`` reaches
+    ``stripe_server``; ``dags_folder`` defaults to ``example_dags/``; ``extra_env`` adds to (or
+    overrides) what every component shares, e.g. ``AIRFLOW_CONN_SMTP_DEFAULT``.
+    """
     from tests.conftest import REPO
 
     queue = f"{QUEUE_PREFIX}{os.getpid()}"
     stripe_connection = {
         "conn_type": "stripe",
-        "password": module_stripe_server.api_key,
-        "extra": {"api_base": module_stripe_server.url},
+        "password": stripe_server.api_key,
+        "extra": {"api_base": stripe_server.url},
     }
     cluster = AirflowCluster(
-        tmp_path_factory.mktemp("airflow-celery"),
-        database=airflow_database,
+        root,
+        database=database,
         broker_url=REDIS_URL,
         queue=queue,
-        dags_folder=REPO / "example_dags",
-        extra_env={"AIRFLOW_CONN_STRIPE_DEFAULT": json.dumps(stripe_connection)},
+        dags_folder=dags_folder or REPO / "example_dags",
+        extra_env={"AIRFLOW_CONN_STRIPE_DEFAULT": json.dumps(stripe_connection), **(extra_env or {})},
     )
     request.node.airflow_cluster = cluster  # the report hook prints its logs if anything fails
     try:
@@ -169,3 +192,11 @@ def celery_cluster(request, airflow_database, module_stripe_server, tmp_path_fac
             cluster.stop()
         finally:
             _forget_redis_keys(f"{queue}:")
+
+
+@pytest.fixture(scope="module")
+def celery_cluster(request, airflow_database, module_stripe_server, tmp_path_factory) -> Iterator[AirflowCluster]:
+    """The example DAGs on a Celery deployment whose ``stripe_default`` reaches the module's Stripe server."""
+    yield from start_celery_cluster(
+        request, airflow_database, module_stripe_server, tmp_path_factory.mktemp("airflow-celery")
+    )
