@@ -265,11 +265,11 @@ def _weeks() -> list[str]:
     return [FIRST_WEEK.add(weeks=n).isoformat() for n in range(WEEKS)]
 
 
-def _writes_about(server, *ids: str) -> list[tuple[str, str, str | None]]:
-    """(method, path, idempotency key) of every write whose path names one of ``ids``."""
+def _writes_about(server, since: int, *ids: str) -> list[tuple[str, str, str | None]]:
+    """(method, path, idempotency key) of every write after the first ``since`` whose path names one of ``ids``."""
     return [
         (r["method"], r["path"], r["idempotency_key"])
-        for r in server.write_requests()
+        for r in server.write_requests()[since:]
         if any(i in r["path"] for i in ids)
     ]
 
@@ -325,4 +325,90 @@ def test_r6_backfill_mails_each_overdue_invoice_once_in_its_week_and_a_reprocess
     assert len(sink.messages) == mails_done  # ... and not mailed again
     assert len(server.write_requests()) == writes_done
     cluster.timings["R6 test"] = time.monotonic() - started
+    print("timings (s):", {name: round(seconds, 1) for name, seconds in cluster.timings.items()})
+
+
+# -- R5 --------------------------------------------------------------------------------------------
+
+
+def test_r5_backfill_duns_each_failed_renewal_once_in_its_week_and_a_reprocess_writes_nothing(
+    backfill_cluster, module_stripe_server, history
+):
+    cluster, server = backfill_cluster, module_stripe_server
+    client = server.client()
+    started = time.monotonic()
+    _unpause(cluster, R5)
+    writes_before = len(server.write_requests())
+
+    _backfill(cluster, "backfill-r5", R5, "--max-active-runs", "4", "--dag-run-conf", json.dumps(R5_CONF))
+
+    runs = _runs(cluster, R5)
+    assert sorted(runs) == _weeks()
+    assert {week: run["state"] for week, run in runs.items()} == dict.fromkeys(_weeks(), "success")
+    assert all(run["conf"] == R5_CONF for run in runs.values())
+    # Each failed renewal is found by the run whose week holds its failure, and by no other. The one
+    # its customer paid since is found in its own week (from the week's events) or, when the sweep
+    # reads the week from the invoices as they are now (beyond Stripe's 30 days of events), not at all.
+    found = _found_by_week(cluster, R5, "subscription_payment_failed", runs)
+    paid = history.paid_renewal
+    paid_week = week_of(paid["failed_at"])
+    assert all(paid["invoice"] not in ids for week, ids in found.items() if week != paid_week)
+    expected = {week: [] for week in _weeks()}
+    for invoice_id, one in history.dunned.items():
+        expected[week_of(one["failed_at"])].append(invoice_id)
+    assert {week: [i for i in ids if i != paid["invoice"]] for week, ids in found.items()} == expected
+    # One dunning flow per failed renewal: the schedule, counted from the failure, was over long
+    # ago, so one catch-up attempt in its last slot (the other missed), then cancel and write off.
+    for invoice_id, one in history.dunned.items():
+        run = runs[week_of(one["failed_at"])]
+        (result,) = _xcom(cluster, R5, run["dag_run_id"], "each_failed_invoice.retry_policy", 0)
+        assert (result["invoice"], result["outcome"], result["attempts"], result["missed"]) == (
+            invoice_id,
+            "exhausted",
+            2,
+            1,
+        )
+        inv = client.v1.invoices.retrieve(invoice_id)
+        assert (inv.status, inv.attempt_count) == ("uncollectible", 2)  # Stripe's renewal attempt + ours
+        assert client.v1.subscriptions.retrieve(one["subscription"]).status == "canceled"
+        writes = _writes_about(server, writes_before, invoice_id, one["subscription"])
+        assert [(method, path) for method, path, _ in writes] == [
+            ("POST", f"/v1/invoices/{invoice_id}/pay"),
+            ("DELETE", f"/v1/subscriptions/{one['subscription']}"),
+            ("POST", f"/v1/invoices/{invoice_id}/mark_uncollectible"),
+        ], writes
+        assert writes[0][2].endswith("/attempt/2")  # the last slot's key
+    # The renewal paid by its customer is left alone (if found, the retry policy stops at once:
+    # paid); the one that renewed is nobody's business.
+    if paid["invoice"] in found[paid_week]:
+        (result,) = _xcom(cluster, R5, runs[paid_week]["dag_run_id"], "each_failed_invoice.retry_policy", 0)
+        assert (result["invoice"], result["outcome"], result["attempts"]) == (paid["invoice"], "paid", 0)
+    assert client.v1.subscriptions.retrieve(paid["subscription"]).status == "active"
+    assert client.v1.invoices.retrieve(paid["invoice"]).status == "paid"
+    assert client.v1.invoices.retrieve(history.renewed).status == "paid"
+    dunned_ids = {*history.dunned, *(one["subscription"] for one in history.dunned.values())}
+    assert all(any(i in r["path"] for i in dunned_ids) for r in server.write_requests()[writes_before:])
+
+    # Reprocessing: every run again, every written-off invoice found closed; no write, no wait.
+    writes_done = len(server.write_requests())
+    _backfill(
+        cluster,
+        "backfill-r5-reprocess",
+        R5,
+        "--max-active-runs",
+        "4",
+        "--dag-run-conf",
+        json.dumps(R5_CONF),
+        "--reprocess-behavior",
+        "completed",
+    )
+    again = _runs(cluster, R5)
+    assert {week: run["state"] for week, run in again.items()} == dict.fromkeys(_weeks(), "success")
+    for invoice_id, one in history.dunned.items():
+        (result,) = _xcom(
+            cluster, R5, again[week_of(one["failed_at"])]["dag_run_id"], "each_failed_invoice.retry_policy", 0
+        )
+        assert (result["invoice"], result["outcome"]) == (invoice_id, "closed")
+    assert len(server.write_requests()) == writes_done
+    cluster.timings["R5 test"] = time.monotonic() - started
     print("timings (s):", {name: round(seconds, 1) for name, seconds in cluster.timings.items()})
