@@ -60,8 +60,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
         "hosted_invoice_url",
         "collection_method",
         "metadata",
-        "subscription",
-        "parent.subscription_details.subscription",
+        "parent.subscription_details.subscription",  # invoice.subscription until 2025-03-31.basil
         "lines.data.0.pricing.price_details.price",
         "billing_reason",
         "status_transitions.paid_at",

@@ -138,9 +138,56 @@ def array_of(schema: Schema) -> Validator:
     return check
 
 
+def _json_shape(value: Any) -> Any:
+    """Form-decoded data as the JSON it stands for: ``{"0": a, "1": b}`` (the SDK's ``x[0]=a&x[1]=b``) is a list."""
+    if isinstance(value, dict):
+        if value and all(k.isdigit() for k in value):
+            return [_json_shape(value[k]) for k in sorted(value, key=int)]
+        return {k: _json_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_shape(v) for v in value]
+    return value
+
+
 def anything(value: Any, param: str) -> Any:
-    """Accepted as sent: fields the server stores but does not interpret (addresses, options)."""
-    return None if value == "" else value
+    """Accepted as sent: fields the server stores but does not interpret (options); arrays stay arrays."""
+    return None if value == "" else _json_shape(value)
+
+
+ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+
+def address(value: Any, param: str) -> dict[str, Any] | None:
+    """An address hash, as Stripe answers it: all six keys, the ones not sent null."""
+    if value == "":
+        return None
+    if not isinstance(value, dict):
+        raise errors.invalid(f"Invalid hash: {param} must be a hash", param)
+    given = validate(value, {k: nullable_string for k in ADDRESS_FIELDS}, param)
+    return {k: None for k in ADDRESS_FIELDS} | given
+
+
+def shipping(*, carrier: bool = True) -> Validator:
+    """A ``shipping`` hash: ``address`` and ``name`` required (Stripe's ``parameter_missing`` otherwise).
+
+    :param carrier: whether ``carrier`` and ``tracking_number`` are part of it (payments; not customers)
+    """
+    fields: Schema = {"address": address, "name": string, "phone": nullable_string}
+    if carrier:
+        fields |= {"carrier": nullable_string, "tracking_number": nullable_string}
+
+    def check(value: Any, param: str) -> dict[str, Any] | None:
+        if value == "":
+            return None
+        if not isinstance(value, dict):
+            raise errors.invalid(f"Invalid hash: {param} must be a hash", param)
+        given = validate(value, fields, param)
+        for key in ("address", "name"):
+            if given.get(key) in (None, ""):
+                raise errors.missing_param(f"{param}[{key}]")
+        return {k: None for k in fields} | given
+
+    return check
 
 
 def validate(params: dict[str, Any], schema: Schema, prefix: str = "") -> dict[str, Any]:

@@ -213,7 +213,7 @@ def test_cancel_now(stripe_client, stripe_server, plan):
     )
     assert canceled.status == "canceled" and canceled.canceled_at == canceled.ended_at
     assert canceled.cancellation_details.to_dict() == {
-        "comment": "too pricey", "feedback": "too_expensive", "reason": "cancellation_requested",
+        "comment": "too pricey", "feedback": "too_expensive", "feedback_option": None, "reason": "cancellation_requested",
     }  # fmt: skip
     assert event_types(stripe_server)[-1] == "customer.subscription.deleted"
     with pytest.raises(stripe.InvalidRequestError):

@@ -7,7 +7,7 @@ import json
 import pytest
 import stripe
 
-from airflow_stripe_automation.testing.templates import fixture
+from airflow_stripe_automation.testing._stripe_fixtures import FIXTURES_JSON
 
 from .test_shapes import SHARED, assert_shape
 
@@ -212,4 +212,4 @@ def test_partially_captured_charge_refunds_only_the_captured_part(stripe_client)
 )  # fmt: skip
 def test_embedded_fixtures_of_the_payment_side_types_are_stripes(name):
     """The templates refunds, balances, grants, links, warnings and tax IDs are built from."""
-    assert fixture(name) == json.loads(SHARED.read_text())["resources"][name]
+    assert json.loads(FIXTURES_JSON)[name] == json.loads(SHARED.read_text())["resources"][name]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import stripe
 
+from airflow_stripe_automation.testing._stripe_fixtures import FIXTURES_JSON
 from airflow_stripe_automation.testing.templates import fixture
 
 OWN_TYPES = {"customer", "payment_method", "payment_intent", "charge", "balance_transaction", "event"}
@@ -96,4 +97,4 @@ def test_list_and_search_envelopes(stripe_client, http):
 def test_embedded_fixtures_are_stripes():
     shared = json.loads(SHARED.read_text())["resources"]
     for name in ("customer", "payment_method", "payment_intent", "charge", "event", "balance_transaction"):
-        assert fixture(name) == shared[name]
+        assert json.loads(FIXTURES_JSON)[name] == shared[name]

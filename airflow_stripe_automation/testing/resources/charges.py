@@ -14,7 +14,7 @@ import string
 from typing import Any
 
 from .. import search
-from ..params import LIST_SCHEMA, anything, email, merge_metadata, metadata, nullable_string
+from ..params import LIST_SCHEMA, anything, email, merge_metadata, metadata, nullable_string, shipping
 from ..params import string as string_param
 from ..registry import Ctx, ResourceFamily
 from ..templates import fixture
@@ -226,7 +226,7 @@ def update_charge(ctx: Ctx) -> dict[str, Any]:
             "fraud_details": anything,
             "metadata": metadata,
             "receipt_email": email,
-            "shipping": anything,
+            "shipping": shipping(),
             "transfer_group": string_param,
         }
     )

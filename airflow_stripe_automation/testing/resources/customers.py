@@ -26,6 +26,7 @@ from ..params import (
     merge_metadata,
     metadata,
     nullable_string,
+    shipping,
 )
 from ..params import (
     string as string_param,
@@ -42,7 +43,10 @@ _INVOICE_SETTINGS = {
     "custom_fields": anything,
     "default_payment_method": nullable_string,
     "footer": nullable_string,
-    "rendering_options": anything,
+    "rendering_options": {
+        "amount_tax_display": enum("exclude_tax", "include_inclusive_tax", nullable=True),
+        "template": nullable_string,
+    },
 }
 _COMMON = {
     "address": _ADDRESS,
@@ -59,7 +63,7 @@ _COMMON = {
     "next_invoice_sequence": integer(1),
     "phone": nullable_string,
     "preferred_locales": array(string_param),
-    "shipping": {"address": _ADDRESS, "name": string_param, "phone": nullable_string},
+    "shipping": shipping(carrier=False),
     "source": string_param,
     "tax": anything,
     "tax_exempt": enum("none", "exempt", "reverse", nullable=True),
@@ -88,10 +92,42 @@ def _invoice_prefix(value: str | None) -> str:
 
 
 def _shipping(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return value  # complete already: params.shipping fills in what was not sent
+
+
+def _rendering_options(value: dict[str, Any] | None, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
     if value is None:
         return None
-    address = {k: None for k in _ADDRESS} | (value.get("address") or {})
-    return {"address": address, "name": value.get("name"), "phone": value.get("phone")}
+    return {"amount_tax_display": None, "template": None} | (current or {}) | value
+
+
+def respond(ctx: Ctx, customer: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The customer with the includable lists asked for in ``expand[]`` (``tax_ids``, ``subscriptions``).
+
+    Stripe leaves them out unless asked; they hold the customer's first 10 tax ids / subscriptions
+    that are not canceled, as ``GET /v1/customers/{id}/tax_ids`` and ``GET /v1/subscriptions?customer=`` would.
+    """
+    if customer.get("deleted"):
+        return customer
+    wanted = {p[len(prefix) :] for p in ctx.expand if p.startswith(prefix)}
+    extra: dict[str, Any] = {}
+    cid = customer["id"]
+    if "tax_ids" in wanted:
+        found, more = ctx.store.page("tax_id", where={"customer": cid}, limit=10)
+        extra["tax_ids"] = {"object": "list", "data": found, "has_more": more, "url": f"/v1/customers/{cid}/tax_ids"}
+    if "subscriptions" in wanted:
+        found, more = ctx.store.page(
+            "subscription", where={"customer": cid}, limit=10, predicate=lambda s: s["status"] != "canceled"
+        )
+        extra["subscriptions"] = {
+            "object": "list",
+            "data": found,
+            "has_more": more,
+            "url": f"/v1/customers/{cid}/subscriptions",
+        }
+    # included, not expanded: the generic expansion must not see these paths themselves
+    ctx.expand[:] = [p for p in ctx.expand if p not in (prefix + "tax_ids", prefix + "subscriptions")]
+    return {**customer, **extra} if extra else customer
 
 
 @family.post("/v1/customers")
@@ -124,7 +160,7 @@ def create_customer(ctx: Ctx) -> dict[str, Any]:
             "custom_fields": settings.get("custom_fields"),
             "default_payment_method": None,
             "footer": settings.get("footer"),
-            "rendering_options": settings.get("rendering_options"),
+            "rendering_options": _rendering_options(settings.get("rendering_options")),
         },
         metadata={k: v for k, v in (p.get("metadata") or {}).items() if v != ""},
         name=p.get("name"),
@@ -147,7 +183,7 @@ def create_customer(ctx: Ctx) -> dict[str, Any]:
                 customer, {"invoice_settings": {**customer["invoice_settings"], "default_payment_method": pm["id"]}}
             )
             ctx.emit("customer.updated", customer, previous)
-    return customer
+    return respond(ctx, customer)
 
 
 def _not_attached(pm_id: str) -> errors.StripeError:
@@ -171,7 +207,7 @@ def retrieve_customer(ctx: Ctx) -> dict[str, Any]:
         stub = ctx.store.lookup(object_id)  # a deleted object keeps its stub
         if stub is not None:
             return stub
-    return ctx.store.require("customer", object_id)
+    return respond(ctx, ctx.store.require("customer", object_id))
 
 
 @family.post("/v1/customers/{id}")
@@ -203,6 +239,8 @@ def update_customer(ctx: Ctx) -> dict[str, Any]:
                 pm = store.get("payment_method", value)
                 if pm is None or pm["customer"] != customer["id"]:
                     raise _not_attached(value)
+            if key == "rendering_options":
+                value = _rendering_options(value, settings.get("rendering_options"))
             settings[key] = value
         changes["invoice_settings"] = settings
     old_balance = customer["balance"]
@@ -211,7 +249,7 @@ def update_customer(ctx: Ctx) -> dict[str, Any]:
         ctx.emit("customer.updated", customer, previous)
     if "balance" in previous:
         customer_balance.balance_set(ctx, customer, old_balance)
-    return customer
+    return respond(ctx, customer)
 
 
 @family.delete("/v1/customers/{id}")
@@ -227,4 +265,11 @@ def delete_customer(ctx: Ctx) -> dict[str, Any]:
 @family.get("/v1/customers")
 def list_customers(ctx: Ctx) -> dict[str, Any]:
     q = ctx.validate({**LIST_SCHEMA, "email": string_param, "test_clock": string_param})
-    return ctx.page("customer", q, where={"email": q.get("email"), "test_clock": q.get("test_clock")})
+    page = ctx.page("customer", q, where={"email": q.get("email"), "test_clock": q.get("test_clock")})
+    paths = list(ctx.expand)
+    data = []
+    for customer in page["data"]:
+        ctx.expand[:] = paths
+        data.append(respond(ctx, customer, "data."))
+    page["data"] = data
+    return page

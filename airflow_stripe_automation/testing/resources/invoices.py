@@ -189,7 +189,6 @@ def build(
         statement_descriptor=statement_descriptor,
         status="draft",
         status_transitions={"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None},
-        subscription=None,
         subtotal=0,
         subtotal_excluding_tax=0,
         test_clock=customer.get("test_clock"),
@@ -221,7 +220,9 @@ def insert(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pricing(price: dict[str, Any] | None, unit: str) -> dict[str, Any]:
-    details = {"price": price["id"], "product": price["product"]} if price else None
+    if price is None:  # an amount without a price: Stripe leaves price_details out
+        return {"type": "price_details", "unit_amount_decimal": unit}
+    details = {"price": price["id"], "product": price["product"]}
     return {"type": "price_details", "price_details": details, "unit_amount_decimal": unit}
 
 

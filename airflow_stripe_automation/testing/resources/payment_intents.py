@@ -34,7 +34,9 @@ from ..params import (
     metadata,
     nullable_string,
     require,
+    shipping,
     string,
+    validate,
 )
 from ..params import (
     amount as amount_param,
@@ -64,6 +66,19 @@ def _off_session(value: Any, param: str) -> bool:
     return boolean(value, param)
 
 
+def _transfer_data(value: Any, param: str) -> dict[str, Any] | None:
+    """``transfer_data``: ``destination`` (an account id) required, ``amount`` an integer."""
+    if value == "":
+        return None
+    if not isinstance(value, dict):
+        raise errors.invalid(f"Invalid hash: {param} must be a hash", param)
+    data = validate(value, {"amount": integer(1), "destination": string}, param)
+    if not data.get("destination"):
+        raise errors.missing_param(f"{param}[destination]")
+    return data
+
+
+_TRANSFER_DATA = _transfer_data
 _CONFIRM_COMMON = {
     "capture_method": enum("automatic", "automatic_async", "manual"),
     "confirmation_token": string,
@@ -80,7 +95,7 @@ _CONFIRM_COMMON = {
     "receipt_email": email,
     "return_url": string,
     "setup_future_usage": enum("off_session", "on_session", nullable=True),
-    "shipping": anything,
+    "shipping": shipping(),
     "use_stripe_sdk": boolean,
     "amount_details": anything,
     "hooks": anything,
@@ -103,7 +118,7 @@ CREATE = {
     "payment_method_types": array(string),
     "statement_descriptor": string,
     "statement_descriptor_suffix": string,
-    "transfer_data": anything,
+    "transfer_data": _TRANSFER_DATA,
     "transfer_group": string,
 }
 CONFIRM = {**_CONFIRM_COMMON, "client_secret": string}
@@ -127,10 +142,10 @@ UPDATE = {
     "payment_method_types": array(string),
     "receipt_email": email,
     "setup_future_usage": enum("off_session", "on_session", nullable=True),
-    "shipping": anything,
+    "shipping": shipping(),
     "statement_descriptor": string,
     "statement_descriptor_suffix": string,
-    "transfer_data": anything,
+    "transfer_data": _TRANSFER_DATA,
     "transfer_group": string,
     "allowed_payment_method_types": anything,
 }
@@ -422,7 +437,7 @@ def capture_payment_intent(ctx: Ctx) -> dict[str, Any]:
             "metadata": metadata,
             "statement_descriptor": string,
             "statement_descriptor_suffix": string,
-            "transfer_data": anything,
+            "transfer_data": _TRANSFER_DATA,
             "amount_details": anything,
             "hooks": anything,
             "payment_details": anything,

@@ -115,7 +115,7 @@ _COMMON = {
     "automatic_tax": {"enabled": boolean, "liability": anything},
     "billing_address_collection": enum("auto", "required"),
     "consent_collection": anything,
-    "custom_fields": anything,
+    "custom_fields": lambda v, p: _custom_fields(v, p),
     "custom_text": anything,
     "customer_creation": enum("always", "if_required"),
     "invoice_creation": {"enabled": boolean, "invoice_data": anything},
@@ -298,6 +298,50 @@ def _after_completion(value: dict[str, Any] | None, current: dict[str, Any] | No
     return {"hosted_confirmation": {"custom_message": message}, "type": "hosted_confirmation"}
 
 
+_LENGTHS = {"default_value": nullable_string, "maximum_length": integer(1, 255), "minimum_length": integer(1, 255)}
+_CUSTOM_FIELD = {
+    "key": string,
+    "label": {"custom": string, "type": enum("custom")},
+    "optional": boolean,
+    "type": enum("dropdown", "numeric", "text"),
+    "text": _LENGTHS,
+    "numeric": _LENGTHS,
+    "dropdown": {"default_value": nullable_string, "options": params.array_of({"label": string, "value": string})},
+}
+
+
+def _custom_fields(value: Any, param: str) -> list[dict[str, Any]]:
+    """``custom_fields``: each with ``key``, ``label`` and ``type``, answered in full as Stripe does."""
+    if value == "":
+        return []
+    out = []
+    for i, field in enumerate(params.array_of(_CUSTOM_FIELD)(value, param)):
+        name = f"{param}[{i}]"
+        for key in ("key", "label", "type"):
+            if not field.get(key):
+                raise errors.missing_param(f"{name}[{key}]")
+        if not field["label"].get("custom"):
+            raise errors.missing_param(f"{name}[label][custom]")
+        kind = field["type"]
+        if kind == "dropdown" and not (field.get("dropdown") or {}).get("options"):
+            raise errors.missing_param(f"{name}[dropdown][options]")
+        defaults: dict[str, Any] = {"default_value": None}
+        if kind == "dropdown":
+            defaults["options"] = []
+        else:
+            defaults |= {"maximum_length": None, "minimum_length": None}
+        out.append(
+            {
+                "key": field["key"],
+                "label": {"custom": field["label"]["custom"], "type": "custom"},
+                "optional": field.get("optional", False),
+                "type": kind,
+                kind: defaults | (field.get(kind) or {}),
+            }
+        )
+    return out
+
+
 def _payment_intent_data(value: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
     data = current or {k: None for k in _PAYMENT_INTENT_DATA} | {"metadata": {}}
     data = dict(data)
@@ -311,14 +355,25 @@ def _subscription_data(value: dict[str, Any], current: dict[str, Any] | None = N
         current
         or {
             "description": None,
-            "invoice_settings": {"issuer": {"type": "self"}},
+            "invoice_settings": {
+                "account_tax_ids": None,
+                "custom_fields": None,
+                "description": None,
+                "footer": None,
+                "issuer": {"type": "self"},
+            },
             "metadata": {},
             "trial_period_days": None,
             "trial_settings": None,
         }
     )
     for key, item in value.items():
-        data[key] = merge_metadata(data["metadata"], item, item is None) if key == "metadata" else item
+        if key == "metadata":
+            data[key] = merge_metadata(data["metadata"], item, item is None)
+        elif key == "invoice_settings":
+            data[key] = {**data["invoice_settings"], **(item or {})}
+        else:
+            data[key] = item
     return data
 
 

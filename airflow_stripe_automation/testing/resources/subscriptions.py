@@ -525,7 +525,7 @@ def create_subscription(ctx: Ctx) -> dict[str, Any]:
         billing_cycle_anchor_config=None,
         cancel_at=cancel_at if cancel_at is not None else (first_end if p.get("cancel_at_period_end") else None),
         canceled_at=now if (cancel_at is not None or p.get("cancel_at_period_end")) else None,
-        cancellation_details={"comment": None, "feedback": None, "reason": None},
+        cancellation_details={"comment": None, "feedback": None, "feedback_option": None, "reason": None},
         collection_method=collection,
         currency=code,
         customer=customer["id"],
@@ -568,7 +568,9 @@ def create_subscription(ctx: Ctx) -> dict[str, Any]:
         test_clock=customer.get("test_clock"),
         transfer_data=None,
         trial_end=trial_end,
-        trial_settings={"end_behavior": {"missing_payment_method": end_behavior or "create_invoice"}},
+        trial_settings={
+            "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": end_behavior or "create_invoice"}
+        },
         trial_start=now if trial_end is not None else None,
         cancel_at_period_end=bool(p.get("cancel_at_period_end")),
         billing_thresholds=None,
@@ -803,7 +805,9 @@ def update_subscription(ctx: Ctx) -> dict[str, Any]:
                 settings[key] = p["invoice_settings"][key]
         changes["invoice_settings"] = settings
     if "trial_settings" in p and end_behavior:
-        changes["trial_settings"] = {"end_behavior": {"missing_payment_method": end_behavior}}
+        changes["trial_settings"] = {
+            "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": end_behavior}
+        }
     if "cancel_at_period_end" in p:
         flag = p["cancel_at_period_end"]
         changes["cancel_at_period_end"] = flag
