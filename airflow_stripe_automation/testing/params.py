@@ -190,12 +190,40 @@ def shipping(*, carrier: bool = True) -> Validator:
     return check
 
 
+#: the key of a nested schema listing the keys its hash must have (see :func:`needs`)
+REQUIRED = "__required__"
+
+
+def needs(spec: Schema | Validator, *keys: str) -> Any:
+    """A hash parameter that must have ``keys`` when sent: ``shipping[address]`` without
+    ``shipping[name]`` is Stripe's 400 ``parameter_missing`` (``shipping[name]``).
+
+    :param spec: the nested schema (a dict) or the validator of the hash
+    :param keys: its required keys
+    """
+    if isinstance(spec, dict):
+        return {**spec, REQUIRED: keys}
+
+    def check(value: Any, param: str) -> Any:
+        if isinstance(value, dict):
+            _check_required(value, keys, param)
+        return spec(value, param)
+
+    return check
+
+
+def _check_required(value: dict[str, Any], keys: tuple[str, ...], name: str) -> None:
+    for required in keys:
+        if value.get(required) in (None, ""):
+            raise errors.missing_param(f"{name}[{required}]")
+
+
 def validate(params: dict[str, Any], schema: Schema, prefix: str = "") -> dict[str, Any]:
     """Check every key against ``schema`` and coerce values; unknown keys are a 400."""
     out: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}[{key}]" if prefix else key
-        spec = schema.get(key)
+        spec = schema.get(key) if key != REQUIRED else None
         if spec is None:
             raise errors.unknown_param(name)
         if isinstance(spec, dict):
@@ -204,6 +232,7 @@ def validate(params: dict[str, Any], schema: Schema, prefix: str = "") -> dict[s
             elif not isinstance(value, dict):
                 raise errors.invalid(f"Invalid hash: {name} must be a hash", name)
             else:
+                _check_required(value, spec.get(REQUIRED, ()), name)
                 out[key] = validate(value, spec, name)
         else:
             out[key] = spec(value, name)

@@ -14,7 +14,7 @@ import string
 from typing import Any
 
 from .. import search
-from ..params import LIST_SCHEMA, anything, email, merge_metadata, metadata, nullable_string, shipping
+from ..params import LIST_SCHEMA, anything, email, merge_metadata, metadata, needs, nullable_string, shipping
 from ..params import string as string_param
 from ..registry import Ctx, ResourceFamily
 from ..templates import fixture
@@ -223,7 +223,7 @@ def update_charge(ctx: Ctx) -> dict[str, Any]:
         {
             "customer": string_param,
             "description": nullable_string,
-            "fraud_details": anything,
+            "fraud_details": needs(anything, "user_report"),
             "metadata": metadata,
             "receipt_email": email,
             "shipping": shipping(),

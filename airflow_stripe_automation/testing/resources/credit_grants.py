@@ -22,6 +22,7 @@ from ..params import (
     integer,
     merge_metadata,
     metadata,
+    needs,
     require,
     string,
 )
@@ -44,8 +45,8 @@ def _price(value: Any, param: str) -> str:
 
 
 CREATE = {
-    "amount": {"type": enum("monetary"), "monetary": {"currency": currency, "value": integer(1)}},
-    "applicability_config": {"scope": {"price_type": enum("metered"), "prices": array(_price)}},
+    "amount": needs({"type": enum("monetary"), "monetary": {"currency": currency, "value": integer(1)}}, "type"),
+    "applicability_config": needs({"scope": {"price_type": enum("metered"), "prices": array(_price)}}, "scope"),
     "category": enum("paid", "promotional"),
     "customer": string,
     "customer_account": string,

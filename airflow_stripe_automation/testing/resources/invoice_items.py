@@ -29,6 +29,7 @@ from ..params import (
     integer,
     merge_metadata,
     metadata,
+    needs,
     nullable_string,
     string,
     unsupported,
@@ -51,28 +52,28 @@ def _amount(value: Any, param: str) -> int:
     return number
 
 
-_PERIOD = {"start": integer(0), "end": integer(0)}
+_PERIOD = needs({"start": integer(0), "end": integer(0)}, "end", "start")
 _ITEM = {
     "amount": _amount,
     "description": nullable_string,
     "discountable": boolean,
-    "discounts": unsupported("discounts"),
+    "discounts": unsupported("discounts: no coupons or promotion codes here"),
     "metadata": metadata,
     "period": _PERIOD,
-    "price_data": lambda v, p: v,  # checked by prices.check_data
+    "price_data": needs(lambda v, p: v, "currency", "product"),  # checked by prices.check_data
     "pricing": {"price": string},
     "quantity": integer(0),
     "quantity_decimal": unsupported("decimal quantities"),
-    "tax_behavior": unsupported("taxes"),
-    "tax_code": unsupported("taxes"),
-    "tax_rates": unsupported("tax rates"),
+    "tax_behavior": unsupported("taxes: no tax is computed"),
+    "tax_code": unsupported("taxes: no tax is computed"),
+    "tax_rates": unsupported("tax rates: no tax is computed, so the totals would be wrong"),
     "unit_amount_decimal": prices.decimal_amount,
 }
 CREATE = {
     **_ITEM,
     "currency": currency,
     "customer": string,
-    "customer_account": unsupported("Accounts v2 customers"),
+    "customer_account": unsupported("Accounts v2: customers are v1 Customer objects here"),
     "invoice": string,
     "subscription": string,
 }

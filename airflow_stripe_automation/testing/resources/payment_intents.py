@@ -32,10 +32,12 @@ from ..params import (
     integer,
     merge_metadata,
     metadata,
+    needs,
     nullable_string,
     require,
     shipping,
     string,
+    unsupported,
     validate,
 )
 from ..params import (
@@ -85,11 +87,11 @@ _CONFIRM_COMMON = {
     "error_on_requires_action": boolean,
     "excluded_payment_method_types": anything,
     "mandate": string,
-    "mandate_data": anything,
+    "mandate_data": needs(anything, "customer_acceptance"),
     "off_session": _off_session,
     "payment_details": anything,
     "payment_method": string,
-    "payment_method_data": anything,
+    "payment_method_data": needs(anything, "type"),
     "payment_method_options": anything,
     "radar_options": anything,
     "receipt_email": email,
@@ -105,7 +107,7 @@ CREATE = {
     **_CONFIRM_COMMON,
     "amount": lambda v, p: amount_param(v, p),
     "application_fee_amount": integer(0),
-    "automatic_payment_methods": {"enabled": boolean, "allow_redirects": enum("always", "never")},
+    "automatic_payment_methods": needs({"enabled": boolean, "allow_redirects": enum("always", "never")}, "enabled"),
     "confirm": boolean,
     "confirmation_method": enum("automatic", "manual"),
     "currency": currency,
@@ -121,7 +123,7 @@ CREATE = {
     "transfer_data": _TRANSFER_DATA,
     "transfer_group": string,
 }
-CONFIRM = {**_CONFIRM_COMMON, "client_secret": string}
+CONFIRM = {**_CONFIRM_COMMON, "client_secret": string, "amount_to_confirm": unsupported("partial confirmation")}
 UPDATE = {
     "amount": lambda v, p: amount_param(v, p),
     "amount_details": anything,
@@ -137,7 +139,7 @@ UPDATE = {
     "payment_details": anything,
     "payment_method": string,
     "payment_method_configuration": string,
-    "payment_method_data": anything,
+    "payment_method_data": needs(anything, "type"),
     "payment_method_options": anything,
     "payment_method_types": array(string),
     "receipt_email": email,

@@ -33,6 +33,7 @@ from ..params import (
     integer,
     merge_metadata,
     metadata,
+    needs,
     nullable_string,
     string,
     unsupported,
@@ -88,11 +89,14 @@ _PRICE_DATA = {
     "unit_amount_decimal": _decimal,
 }
 _LINE_ITEM = {"adjustable_quantity": _ADJUSTABLE, "price": string, "price_data": _PRICE_DATA, "quantity": integer(1)}
-_AFTER_COMPLETION = {
-    "type": enum("hosted_confirmation", "redirect"),
-    "hosted_confirmation": {"custom_message": string},
-    "redirect": {"url": string},
-}
+_AFTER_COMPLETION = needs(
+    {
+        "type": enum("hosted_confirmation", "redirect"),
+        "hosted_confirmation": {"custom_message": string},
+        "redirect": {"url": string},
+    },
+    "type",
+)
 _PAYMENT_INTENT_DATA = {
     "capture_method": enum("automatic", "automatic_async", "manual"),
     "description": string,
@@ -112,13 +116,13 @@ _SUBSCRIPTION_DATA = {
 _COMMON = {
     "after_completion": _AFTER_COMPLETION,
     "allow_promotion_codes": boolean,
-    "automatic_tax": {"enabled": boolean, "liability": anything},
+    "automatic_tax": needs({"enabled": boolean, "liability": anything}, "enabled"),
     "billing_address_collection": enum("auto", "required"),
     "consent_collection": anything,
     "custom_fields": lambda v, p: _custom_fields(v, p),
     "custom_text": anything,
     "customer_creation": enum("always", "if_required"),
-    "invoice_creation": {"enabled": boolean, "invoice_data": anything},
+    "invoice_creation": needs({"enabled": boolean, "invoice_data": anything}, "enabled"),
     "metadata": metadata,
     "name_collection": unsupported("name collection"),
     "optional_items": unsupported("optional items"),
@@ -126,12 +130,12 @@ _COMMON = {
     "payment_method_collection": enum("always", "if_required"),
     "payment_method_options": anything,
     "payment_method_types": array(string),
-    "phone_number_collection": {"enabled": boolean},
-    "shipping_address_collection": {"allowed_countries": array(string)},
+    "phone_number_collection": needs({"enabled": boolean}, "enabled"),
+    "shipping_address_collection": needs({"allowed_countries": array(string)}, "allowed_countries"),
     "shipping_options": anything,
     "submit_type": enum("auto", "book", "donate", "pay", "subscribe"),
     "subscription_data": _SUBSCRIPTION_DATA,
-    "tax_id_collection": {"enabled": boolean, "required": enum("if_supported", "never")},
+    "tax_id_collection": needs({"enabled": boolean, "required": enum("if_supported", "never")}, "enabled"),
 }
 CREATE = {
     **_COMMON,
@@ -141,8 +145,8 @@ CREATE = {
     "inactive_message": string,
     "line_items": array(_hash(_LINE_ITEM)),
     "managed_payments": {"enabled": boolean},
-    "on_behalf_of": unsupported("Connect"),
-    "restrictions": {"completed_sessions": {"limit": integer(1)}},
+    "on_behalf_of": unsupported("Connect: no connected accounts here"),
+    "restrictions": needs({"completed_sessions": needs({"limit": integer(1)}, "limit")}, "completed_sessions"),
     "transfer_data": unsupported("Connect transfers"),
 }
 UPDATE = {
@@ -150,7 +154,11 @@ UPDATE = {
     "active": boolean,
     "inactive_message": nullable_string,
     "line_items": array(_hash({"id": string, "quantity": integer(1), "adjustable_quantity": _ADJUSTABLE})),
-    "restrictions": {"completed_sessions": {"limit": integer(1)}},
+    "restrictions": needs({"completed_sessions": needs({"limit": integer(1)}, "limit")}, "completed_sessions"),
+    "application_fee_amount": unsupported("Connect application fees"),
+    "application_fee_percent": unsupported("Connect application fees"),
+    "on_behalf_of": unsupported("Connect: no connected accounts here"),
+    "transfer_data": unsupported("Connect transfers"),
 }
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from .. import errors
-from ..params import LIST_SCHEMA, anything, enum, merge_metadata, metadata, string
+from ..params import LIST_SCHEMA, anything, enum, merge_metadata, metadata, string, unsupported
 from ..registry import Ctx, ResourceFamily
 from ..test_cards import CARDS, TestCard
 
@@ -136,18 +136,29 @@ def attach(ctx: Ctx, ref: str, customer: dict[str, Any], param: str = "id") -> d
     return pm
 
 
+#: the payment method types other than cards, each a hash of its own details on create
+OTHER_TYPES = """acss_debit affirm afterpay_clearpay alipay alma amazon_pay au_becs_debit bacs_debit bancontact billie
+bizum blik boleto cashapp crypto custom customer_balance eps fpx giropay grabpay ideal interac_present kakao_pay klarna
+konbini kr_card link mb_way mobilepay multibanco naver_pay nz_bank_account oxxo p24 pay_by_bank payco paynow paypal
+paypay payto pix promptpay revolut_pay samsung_pay satispay scalapay sepa_debit sequra sofort sunbit swish twint upi
+us_bank_account wechat_pay zip""".split()
+_CREATE = {
+    "type": string,
+    "card": {"token": string, "number": string, "exp_month": anything, "exp_year": anything, "cvc": anything},
+    "billing_details": anything,
+    "metadata": metadata,
+    "allow_redisplay": enum("always", "limited", "unspecified"),
+    "customer": unsupported("cloning a Connect platform's PaymentMethod"),
+    "payment_method": unsupported("cloning a Connect platform's PaymentMethod"),
+    "radar_options": unsupported("Radar sessions"),
+    **{name: unsupported("card PaymentMethods only") for name in OTHER_TYPES},
+}
+
+
 @family.post("/v1/payment_methods")
 def create_payment_method(ctx: Ctx) -> dict[str, Any]:
     """Only from Stripe's card test tokens (``card[token]=tok_visa``), as raw card numbers are refused."""
-    p = ctx.validate(
-        {
-            "type": string,
-            "card": {"token": string, "number": string, "exp_month": anything, "exp_year": anything, "cvc": anything},
-            "billing_details": anything,
-            "metadata": metadata,
-            "allow_redisplay": enum("always", "limited", "unspecified"),
-        }
-    )
+    p = ctx.validate(_CREATE)
     if not p.get("type"):
         raise errors.missing_param("type")
     if p["type"] != "card":

@@ -35,6 +35,7 @@ from ..params import (
     integer,
     merge_metadata,
     metadata,
+    needs,
     string,
     unsupported,
     validate,
@@ -78,21 +79,26 @@ def _unit_amount(value: Any, param: str) -> int:
     return number
 
 
-_RECURRING = {
-    "interval": enum(*INTERVALS),
-    "interval_count": integer(1),
-    "meter": unsupported("metered prices"),
-    "trial_period_days": integer(0, 730),
-    "usage_type": enum("licensed", "metered"),
-}
-_TRANSFORM = {"divide_by": integer(1), "round": enum("down", "up")}
-_CUSTOM = {"enabled": boolean, "maximum": _unit_amount, "minimum": _unit_amount, "preset": _unit_amount}
+_RECURRING = needs(
+    {
+        "interval": enum(*INTERVALS),
+        "interval_count": integer(1),
+        "meter": unsupported("metered prices"),
+        "trial_period_days": integer(0, 730),
+        "usage_type": enum("licensed", "metered"),
+    },
+    "interval",
+)
+_TRANSFORM = needs({"divide_by": integer(1), "round": enum("down", "up")}, "divide_by", "round")
+_CUSTOM = needs(
+    {"enabled": boolean, "maximum": _unit_amount, "minimum": _unit_amount, "preset": _unit_amount}, "enabled"
+)
 _AMOUNTS = {
     "currency": currency,
     "unit_amount": _unit_amount,
     "unit_amount_decimal": decimal_amount,
     "custom_unit_amount": _CUSTOM,
-    "currency_options": unsupported("multi-currency prices"),
+    "currency_options": unsupported("multi-currency prices: a price has one currency here"),
     "tax_behavior": enum("exclusive", "inclusive", "unspecified"),
     "metadata": metadata,
 }
@@ -103,19 +109,22 @@ CREATE = {
     "lookup_key": string,
     "nickname": string,
     "product": string,
-    "product_data": {
-        "active": boolean,
-        "id": string,
-        "metadata": metadata,
-        "name": string,
-        "statement_descriptor": string,
-        "tax_code": string,
-        "tax_details": anything,
-        "unit_label": string,
-    },
+    "product_data": needs(
+        {
+            "active": boolean,
+            "id": string,
+            "metadata": metadata,
+            "name": string,
+            "statement_descriptor": string,
+            "tax_code": string,
+            "tax_details": anything,
+            "unit_label": string,
+        },
+        "name",
+    ),
     "recurring": _RECURRING,
-    "tiers": unsupported("tiered prices"),
-    "tiers_mode": unsupported("tiered prices"),
+    "tiers": unsupported("tiered prices: prices are per unit here"),
+    "tiers_mode": unsupported("tiered prices: prices are per unit here"),
     "transfer_lookup_key": boolean,
     "transform_quantity": _TRANSFORM,
 }
@@ -394,7 +403,7 @@ def update_price(ctx: Ctx) -> dict[str, Any]:
     p = ctx.validate(
         {
             "active": boolean,
-            "currency_options": unsupported("multi-currency prices"),
+            "currency_options": unsupported("multi-currency prices: a price has one currency here"),
             "lookup_key": lambda v, n: None if v == "" else string(v, n),
             "metadata": metadata,
             "nickname": lambda v, n: None if v == "" else string(v, n),

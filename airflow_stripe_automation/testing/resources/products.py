@@ -23,6 +23,7 @@ from ..params import (
     enum,
     merge_metadata,
     metadata,
+    needs,
     nullable_string,
     require,
     string,
@@ -62,7 +63,7 @@ _COMMON = {
     "unit_label": nullable_string,
     "url": nullable_string,
 }
-CREATE = {**_COMMON, "id": string, "type": enum("good", "service"), "default_price_data": anything}
+CREATE = {**_COMMON, "id": string, "type": enum("good", "service"), "default_price_data": needs(anything, "currency")}
 UPDATE = {**_COMMON, "default_price": nullable_string}
 _PLAIN = ("active", "description", "images", "marketing_features", "name", "package_dimensions", "shippable",
           "statement_descriptor", "tax_code", "unit_label", "url")  # fmt: skip

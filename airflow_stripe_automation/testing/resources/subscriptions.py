@@ -51,6 +51,7 @@ from ..params import (
     integer,
     merge_metadata,
     metadata,
+    needs,
     nullable_string,
     string,
     timestamp_range,
@@ -127,10 +128,10 @@ _ITEM = {
     "price_data": lambda v, p: v,
     "quantity": integer(0),
     "metadata": metadata,
-    "billing_thresholds": unsupported("usage thresholds"),
+    "billing_thresholds": unsupported("usage thresholds: no metered billing here"),
     "current_trial": unsupported("trial offers"),
-    "discounts": unsupported("discounts"),
-    "tax_rates": unsupported("tax rates"),
+    "discounts": unsupported("discounts: no coupons or promotion codes here"),
+    "tax_rates": unsupported("tax rates: no tax is computed, so the totals would be wrong"),
 }
 _ADD_ITEM = {
     "price": string,
@@ -138,9 +139,9 @@ _ADD_ITEM = {
     "quantity": integer(1),
     "metadata": metadata,
     "discountable": boolean,
-    "discounts": unsupported("discounts"),
+    "discounts": unsupported("discounts: no coupons or promotion codes here"),
     "period": unsupported("invoice item periods"),
-    "tax_rates": unsupported("tax rates"),
+    "tax_rates": unsupported("tax rates: no tax is computed, so the totals would be wrong"),
 }
 _INVOICE_SETTINGS = {
     "account_tax_ids": unsupported("tax ids"),
@@ -150,49 +151,60 @@ _INVOICE_SETTINGS = {
     "issuer": anything,
 }
 _COMMON = {
-    "application_fee_percent": unsupported("Connect"),
-    "automatic_tax": {"enabled": boolean, "liability": anything},
+    "application_fee_percent": unsupported("Connect: no connected accounts here"),
+    "automatic_tax": needs({"enabled": boolean, "liability": anything}, "enabled"),
     "billing_schedules": unsupported("prebilling"),
-    "billing_thresholds": unsupported("usage thresholds"),
+    "billing_thresholds": unsupported("usage thresholds: no metered billing here"),
     "cancel_at": _cancel_at,
     "cancel_at_period_end": boolean,
     "collection_method": enum("charge_automatically", "send_invoice"),
     "days_until_due": integer(0, 3650),
     "default_payment_method": nullable_string,
-    "default_source": unsupported("sources"),
-    "default_tax_rates": unsupported("tax rates"),
+    "default_source": unsupported("sources: use payment methods"),
+    "default_tax_rates": unsupported("tax rates: no tax is computed, so the totals would be wrong"),
     "description": nullable_string,
-    "discounts": unsupported("discounts"),
+    "discounts": unsupported("discounts: no coupons or promotion codes here"),
     "invoice_settings": _INVOICE_SETTINGS,
     "metadata": metadata,
     "off_session": boolean,
-    "on_behalf_of": unsupported("Connect"),
+    "on_behalf_of": unsupported("Connect: no connected accounts here"),
     "payment_behavior": enum("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
     "payment_settings": anything,
     "pending_invoice_item_interval": unsupported("pending invoice item intervals"),
     "proration_behavior": enum("always_invoice", "create_prorations", "none"),
-    "transfer_data": unsupported("Connect"),
+    "transfer_data": unsupported("Connect: no connected accounts here"),
     "trial_end": _trial_end,
     "trial_from_plan": boolean,
-    "trial_settings": {"end_behavior": {"missing_payment_method": enum("cancel", "create_invoice", "pause")}},
+    "trial_settings": needs(
+        {
+            "end_behavior": needs(
+                {
+                    "billing_cycle_anchor": enum("now", "unchanged"),
+                    "missing_payment_method": enum("cancel", "create_invoice", "pause"),
+                },
+                "missing_payment_method",
+            )
+        },
+        "end_behavior",
+    ),
 }
 CREATE = {
     **_COMMON,
     "add_invoice_items": array_of(_ADD_ITEM),
     "backdate_start_date": unsupported("backdating"),
-    "billing_cycle_anchor": unsupported("billing cycle anchors"),
-    "billing_cycle_anchor_config": unsupported("billing cycle anchors"),
-    "billing_mode": {"type": enum("classic", "flexible"), "flexible": anything},
+    "billing_cycle_anchor": unsupported("billing cycle anchors: periods run from the start or the trial end"),
+    "billing_cycle_anchor_config": unsupported("billing cycle anchors: periods run from the start or the trial end"),
+    "billing_mode": needs({"type": enum("classic", "flexible"), "flexible": anything}, "type"),
     "currency": currency,
     "customer": string,
-    "customer_account": unsupported("Accounts v2 customers"),
+    "customer_account": unsupported("Accounts v2: customers are v1 Customer objects here"),
     "items": array_of(_ITEM),
     "trial_period_days": integer(0, 730),
 }
 UPDATE = {
     **_COMMON,
     "add_invoice_items": unsupported("adding invoice items on update"),
-    "billing_cycle_anchor": unsupported("billing cycle anchors"),
+    "billing_cycle_anchor": unsupported("billing cycle anchors: periods run from the start or the trial end"),
     "cancellation_details": {"comment": nullable_string, "feedback": nullable_string, "feedback_option": anything},
     "items": unsupported("changing subscription items (prorations)"),
     "pause_collection": unsupported("pausing subscriptions"),
@@ -207,6 +219,11 @@ def _check_cancellation_details(details: dict[str, Any] | None, prefix: str = "c
         _FEEDBACK(details["feedback"], f"{prefix}[feedback]")
     if details and details.get("feedback_option") is not None:
         raise errors.invalid("The local Stripe server does not support feedback options.", f"{prefix}[feedback_option]")
+
+
+def _trial_anchor(p: dict[str, Any]) -> str | None:
+    """``trial_settings[end_behavior][billing_cycle_anchor]`` as sent (the anchor is the trial's end either way here)."""
+    return ((p.get("trial_settings") or {}).get("end_behavior") or {}).get("billing_cycle_anchor")
 
 
 # -- objects --------------------------------------------------------------------------------------
@@ -569,7 +586,10 @@ def create_subscription(ctx: Ctx) -> dict[str, Any]:
         transfer_data=None,
         trial_end=trial_end,
         trial_settings={
-            "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": end_behavior or "create_invoice"}
+            "end_behavior": {
+                "billing_cycle_anchor": _trial_anchor(p),
+                "missing_payment_method": end_behavior or "create_invoice",
+            }
         },
         trial_start=now if trial_end is not None else None,
         cancel_at_period_end=bool(p.get("cancel_at_period_end")),
@@ -806,7 +826,7 @@ def update_subscription(ctx: Ctx) -> dict[str, Any]:
         changes["invoice_settings"] = settings
     if "trial_settings" in p and end_behavior:
         changes["trial_settings"] = {
-            "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": end_behavior}
+            "end_behavior": {"billing_cycle_anchor": _trial_anchor(p), "missing_payment_method": end_behavior}
         }
     if "cancel_at_period_end" in p:
         flag = p["cancel_at_period_end"]
@@ -905,7 +925,7 @@ def list_subscriptions(ctx: Ctx) -> dict[str, Any]:
     q = ctx.validate(
         {
             **LIST_SCHEMA,
-            "automatic_tax": {"enabled": boolean},
+            "automatic_tax": needs({"enabled": boolean}, "enabled"),
             "collection_method": enum("charge_automatically", "send_invoice"),
             "current_period_end": lambda v, p: v,
             "current_period_start": lambda v, p: v,
