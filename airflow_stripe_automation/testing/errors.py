@@ -72,6 +72,11 @@ def idempotency(message: str, status: int = 400) -> StripeError:
     return StripeError(status, "idempotency_error", message, code="idempotency_error", doc_url=None)
 
 
+def idempotency_key_in_use(message: str) -> StripeError:
+    """A second request on a key whose first request is still running: Stripe's 409 (the SDK retries it)."""
+    return StripeError(409, "invalid_request_error", message, code="idempotency_key_in_use")
+
+
 def card_error(code: str, message: str, decline_code: str | None = None, **extra) -> StripeError:
     return StripeError(402, "card_error", message, code=code, decline_code=decline_code, **extra)
 

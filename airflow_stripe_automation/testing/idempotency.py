@@ -97,10 +97,9 @@ class IdempotencyCache:
             self._entries[(scope, key)] = Entry(method, path, digest, now, request_id)
             return None
         if not entry.done:
-            raise errors.idempotency(
+            raise errors.idempotency_key_in_use(
                 "There is currently another in-progress request using this idempotent key (that probably means "
-                f"you submitted twice, and the other request is still going through): {key}. Please try again later.",
-                status=409,
+                f"you submitted twice, and the other request is still going through): {key}. Please try again later."
             )
         if (entry.method, entry.path) != (method, path):
             raise errors.idempotency(

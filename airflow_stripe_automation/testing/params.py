@@ -76,6 +76,25 @@ def enum(*choices: str, nullable: bool = False) -> Validator:
     return check
 
 
+_DESCRIPTOR_FORBIDDEN = set("<>\\'\"*")
+
+
+def statement_descriptor(value: Any, param: str) -> str | None:
+    """A statement descriptor (or suffix): at most 22 characters, none of ``< > \\ ' " *`` (Stripe's 400)."""
+    text = _scalar(value, param, "string")
+    if text == "":
+        return None
+    if len(text) > 22:
+        raise errors.invalid(f"Invalid {param}: must be at most 22 characters", param)
+    bad = sorted(set(text) & _DESCRIPTOR_FORBIDDEN)
+    if bad:
+        raise errors.invalid(
+            f"Invalid {param}: the statement descriptor may not contain any of these characters: " + " ".join(bad),
+            param,
+        )
+    return text
+
+
 def email(value: Any, param: str) -> str | None:
     text = _scalar(value, param, "string")
     if text == "":
@@ -271,6 +290,8 @@ def merge_metadata(current: dict[str, str], update: dict[str, str] | None, repla
             merged.pop(key, None)
         else:
             merged[key] = value
+    if len(merged) > 50:  # counted after the merge, as Stripe does: a 51st key on update is refused
+        raise errors.invalid("Invalid metadata: metadata can have up to 50 keys", "metadata")
     return merged
 
 

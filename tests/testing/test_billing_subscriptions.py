@@ -216,8 +216,9 @@ def test_cancel_now(stripe_client, stripe_server, plan):
         "comment": "too pricey", "feedback": "too_expensive", "feedback_option": None, "reason": "cancellation_requested",
     }  # fmt: skip
     assert event_types(stripe_server)[-1] == "customer.subscription.deleted"
-    with pytest.raises(stripe.InvalidRequestError):
+    with pytest.raises(stripe.InvalidRequestError) as info:  # canceling again: Stripe's 404
         stripe_client.v1.subscriptions.cancel(sub.id)
+    assert (info.value.http_status, info.value.code) == (404, "resource_missing")
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
     assert "canceled subscription can only update" in info.value.user_message

@@ -118,7 +118,10 @@ def test_concurrent_requests_with_one_key(stripe_server, http):
     thread.join()
     assert results["first"].status == 200
     assert second.status == 409
-    assert second.body["error"]["type"] == "idempotency_error"
+    assert (second.body["error"]["type"], second.body["error"]["code"]) == (
+        "invalid_request_error",
+        "idempotency_key_in_use",
+    )
     assert "in-progress" in second.body["error"]["message"]
     third = http("POST", "/v1/customers", {"name": "n"}, headers={"Idempotency-Key": "race"})
     assert third.body["id"] == results["first"].body["id"]

@@ -35,6 +35,7 @@ from ..params import (
     metadata,
     needs,
     nullable_string,
+    statement_descriptor,
     string,
     unsupported,
 )
@@ -102,8 +103,8 @@ _PAYMENT_INTENT_DATA = {
     "description": string,
     "metadata": metadata,
     "setup_future_usage": enum("off_session", "on_session"),
-    "statement_descriptor": string,
-    "statement_descriptor_suffix": string,
+    "statement_descriptor": statement_descriptor,
+    "statement_descriptor_suffix": statement_descriptor,
     "transfer_group": string,
 }
 _SUBSCRIPTION_DATA = {

@@ -26,6 +26,7 @@ from ..params import (
     needs,
     nullable_string,
     require,
+    statement_descriptor,
     string,
 )
 from ..registry import Ctx, ResourceFamily
@@ -57,7 +58,7 @@ _COMMON = {
     "name": string,
     "package_dimensions": lambda v, p: None if v == "" else _package(v, p),
     "shippable": boolean,
-    "statement_descriptor": nullable_string,
+    "statement_descriptor": statement_descriptor,
     "tax_code": nullable_string,
     "tax_details": anything,
     "unit_label": nullable_string,

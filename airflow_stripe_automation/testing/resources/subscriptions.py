@@ -861,11 +861,8 @@ def cancel_subscription(ctx: Ctx) -> dict[str, Any]:
         }
     )
     _check_cancellation_details(p.get("cancellation_details"))
-    if sub["status"] in billing.ENDED:
-        raise errors.invalid(
-            f"This subscription has already been canceled (status {sub['status']}); a canceled subscription can only "
-            "update its cancellation_details and metadata.",
-        )
+    if sub["status"] in billing.ENDED:  # as at Stripe: a canceled subscription is not there to cancel
+        raise errors.no_such("subscription", sub["id"])
     customer = store.get("customer", sub["customer"])
     now = store.now()
     if p.get("prorate") and customer is not None and sub["status"] in ("active", "past_due"):
