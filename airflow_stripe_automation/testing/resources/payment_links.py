@@ -133,7 +133,7 @@ _COMMON = {
     "payment_method_types": array(string),
     "phone_number_collection": needs({"enabled": boolean}, "enabled"),
     "shipping_address_collection": needs({"allowed_countries": array(string)}, "allowed_countries"),
-    "shipping_options": anything,
+    "shipping_options": unsupported("shipping rates: no ShippingRate objects here"),
     "submit_type": enum("auto", "book", "donate", "pay", "subscribe"),
     "subscription_data": _SUBSCRIPTION_DATA,
     "tax_id_collection": needs({"enabled": boolean, "required": enum("if_supported", "never")}, "enabled"),
