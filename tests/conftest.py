@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+# The local Stripe server's fixtures (stripe_server, stripe_client, smtp_sink, ...) are opt-in: an
+# installed provider registers no pytest plugin, so this project loads it as its users would.
+pytest_plugins = ["airflow_stripe_automation.testing.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-stripe-tests-"))
 

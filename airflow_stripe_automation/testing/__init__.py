@@ -7,7 +7,8 @@
         customer = client.v1.customers.create(params={"email": "jenny@example.com"})
 
 Also: ``python -m airflow_stripe_automation.testing --port 12111`` and the pytest fixtures
-``local_stripe_server`` / ``stripe_server`` / ``stripe_client`` (plugin ``local_stripe``). The
+``local_stripe_server`` / ``stripe_server`` / ``stripe_client`` (the opt-in plugin
+``airflow_stripe_automation.testing.pytest_plugin``; the ``testing`` extra brings aiohttp). The
 import is lazy so that loading the pytest plugin does not load aiohttp or stripe.
 """
 

@@ -1,4 +1,6 @@
-"""Pytest fixtures for the local Stripe server (entry point ``local_stripe``, loaded automatically).
+"""Pytest fixtures for the local Stripe server, opt-in: ``pytest -p airflow_stripe_automation.testing.pytest_plugin``,
+or ``pytest_plugins = ["airflow_stripe_automation.testing.pytest_plugin"]`` in the top ``conftest.py``.
+Needs the ``testing`` extra (``pip install "airflow-stripe-automation[testing]"``: aiohttp).
 
 - ``local_stripe_server`` (session): one server on a free port for the whole run.
 - ``stripe_server``: that server, reset (no objects, events, keys, log; real time) before the test.

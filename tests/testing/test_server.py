@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -145,3 +146,26 @@ def test_plugin_import_is_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _fixtures_in_an_empty_dir(tmp_path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--fixtures", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return done.stdout
+
+
+def test_an_installed_provider_registers_no_fixtures(tmp_path):
+    """The plugin is opt-in: a user's pytest session sees none of its fixtures unless it loads it."""
+    plain = _fixtures_in_an_empty_dir(tmp_path)
+    assert "tmp_path" in plain  # pytest answered, with its own fixtures
+    for name in ("stripe_server", "stripe_client", "local_stripe_server", "smtp_sink"):
+        assert name not in plain
+    loaded = _fixtures_in_an_empty_dir(tmp_path, "-p", "airflow_stripe_automation.testing.pytest_plugin")
+    assert "stripe_server" in loaded and "smtp_sink" in loaded
