@@ -2,8 +2,9 @@
 
 Every ``/v1`` request goes through the same steps Stripe's API applies, in this order: a
 ``Request-Id``; form decoding; test-mode key check (401); route lookup (Stripe's 404 for unknown
-URLs); injected failures (tests' 429/500); the idempotency key (replay, mismatch, in progress);
-the handler, run synchronously under the store lock; ``expand[]``; the JSON response. Each request
+URLs); injected failures (tests' 429/500/503, :mod:`.faults`); the idempotency key (replay, mismatch, in
+progress); an injected stall; the handler, run synchronously under the store lock; ``expand[]``; the
+JSON response — or, for an injected drop, the connection reset once the result is saved. Each request
 is recorded (method, path, params, idempotency key, status, replayed) for tests to inspect.
 ``/_testing/*`` is the control API (health, reset, clock, request log, failures, and families' own
 controls such as ``/_testing/early_fraud_warnings``), without auth.
@@ -17,7 +18,9 @@ import json
 import logging
 import re
 import secrets
+import socket
 import string
+import struct
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from typing import Any
@@ -170,6 +173,7 @@ async def stripe_pipeline(request: web.Request, handler):
     }
     headers = {"Request-Id": rid, "Stripe-Version": request.headers.get("Stripe-Version") or API_VERSION}
     scope = None
+    fault: Fault | None = None
     try:
         raw = request.query_string
         params = decode(raw) if raw else {}
@@ -184,7 +188,7 @@ async def stripe_pipeline(request: web.Request, handler):
         with state.lock:
             record["time"] = state.store.now()
             admitted = state.limiter.admit()
-            fault = state.faults.take(method, path) if admitted else None
+            fault = state.faults.take(method, path, rid) if admitted else None
         if not admitted:
             # As at Stripe: no Stripe-Should-Retry header, nothing stored against the idempotency key.
             raise errors.injected(429)
@@ -215,7 +219,38 @@ async def stripe_pipeline(request: web.Request, handler):
     if scope is not None and idem_key is not None:  # a key was reserved for this request
         with state.lock:
             state.idempotency.finish(scope, idem_key, status, body)
+    if fault is not None and fault.drop:
+        # The write is done and its result saved; the answer is lost on the way back.
+        _finish(state, record, status, body, headers)
+        return _drop(request)
     return _finish(state, record, status, body, headers)
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """
+    Reset the request's connection (RST, no answer) and give aiohttp a response that writes nothing.
+
+    The client reads no status line: requests/urllib3 raise ``ConnectionError``, which the SDK
+    turns into ``stripe.APIConnectionError`` (or retries, as for any connection error).
+    """
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # SO_LINGER 0: close() sends a reset, as a dropped connection or a crashed proxy does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return _Dropped()
+
+
+class _Dropped(web.StreamResponse):
+    """What the pipeline returns for a dropped connection: aiohttp has nothing left to send."""
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
 
 
 def _finish(state: AppState, record: dict[str, Any], status: int, body: bytes, headers: dict[str, str]):
@@ -415,10 +450,14 @@ def control_routes() -> list[web.AbstractRouteDef]:
             message=form.get("message") or None,
             should_retry=None if retry in (None, "") else retry == "true",
             after=int(_number(form, "after", 0)),
+            drop=form.get("drop") == "true",
         )
         state = request.app[STATE]
         with state.lock:
-            state.faults.add(fault)
+            try:
+                state.faults.add(fault)
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"status": "ok"})
 
     return list(routes)

@@ -205,10 +205,12 @@ class LocalStripeServer:
         should_retry: bool | None = None,
         after: int = 0,
     ) -> None:
-        """Answer the next ``count`` matching ``/v1`` requests with ``status`` (429, 500, 503, 409...).
+        """Answer the next ``count`` matching ``/v1`` requests with ``status`` (429, 500, 503, 409...), before the write.
 
+        Nothing changes and no idempotent result is saved: a retry with the same key runs normally.
         ``path`` is exact or a prefix ending in ``*``; ``should_retry`` sets ``Stripe-Should-Retry``;
         ``after`` lets that many matching requests through first (``after=1``: the second one fails).
+        For a write applied whose answer is lost see :meth:`drop_next`; for a timeout, :meth:`stall_next`.
         """
         with self.state.lock:
             self.state.faults.add(
@@ -227,6 +229,46 @@ class LocalStripeServer:
         """Delay the next ``count`` matching requests (after their idempotency key is taken)."""
         with self.state.lock:
             self.state.faults.add(Fault(remaining=count, delay=seconds, method=method, path=path))
+
+    def drop_next(self, count: int = 1, *, path: str | None = None, method: str | None = None, after: int = 0) -> None:
+        """Apply the next ``count`` matching ``/v1`` requests, then reset their connection without an answer.
+
+        As when Stripe's response is lost: the object exists, its events are out, the idempotent
+        result is saved (a retry with the same key within 24 h replays it), the request log has the
+        handler's status; the client sees a connection reset (``stripe.APIConnectionError``).
+
+        :param count: how many matching requests lose their answer
+        :param path: exact, or a prefix ending in ``*``
+        :param method: e.g. ``POST``; None: any
+        :param after: let that many matching requests through first
+        """
+        with self.state.lock:
+            self.state.faults.add(Fault(remaining=count, drop=True, method=method, path=path, after=after))
+
+    def stall_next(
+        self, seconds: float, count: int = 1, *, path: str | None = None, method: str | None = None, after: int = 0
+    ) -> None:
+        """Hold the next ``count`` matching requests ``seconds`` before the write: beyond a client's timeout.
+
+        The idempotency key is reserved first, then the request waits, then the write is applied
+        (the server goes on after the client has given up). A client whose timeout is shorter
+        raises ``stripe.APIConnectionError``; its retry with the same key gets Stripe's 409 while
+        the stall lasts and the saved result after it.
+
+        :param seconds: how long the request is held
+        :param count: how many matching requests stall
+        :param path: exact, or a prefix ending in ``*``
+        :param method: e.g. ``POST``; None: any
+        :param after: let that many matching requests through first
+        """
+        with self.state.lock:
+            self.state.faults.add(Fault(remaining=count, delay=seconds, method=method, path=path, after=after))
+
+    @property
+    def faults_met(self) -> list[dict[str, str]]:
+        """The injected faults requests have met since the last reset: ``kind``, ``method``, ``path``, ``request_id``."""
+        with self.state.lock:
+            return [dict(m) for m in self.state.faults.met]
 
     def create_early_fraud_warning(
         self, charge_id: str, fraud_type: str = "made_with_stolen_card", actionable: bool = True
