@@ -193,7 +193,10 @@ async def stripe_pipeline(request: web.Request, handler):
             # As at Stripe: no Stripe-Should-Retry header, nothing stored against the idempotency key.
             raise errors.injected(429)
         if fault is not None and fault.status:
-            raise errors.injected(fault.status, fault.message, fault.should_retry)
+            injected = errors.injected(fault.status, fault.message, fault.should_retry)
+            if fault.code:
+                injected.fields.update(code=fault.code, doc_url=f"https://stripe.com/docs/error-codes/{fault.code}")
+            raise injected
         if idem_key is not None:
             headers["Idempotency-Key"] = idem_key
             with state.lock:
@@ -448,6 +451,7 @@ def control_routes() -> list[web.AbstractRouteDef]:
             method=form.get("method") or None,
             path=form.get("path") or None,
             message=form.get("message") or None,
+            code=form.get("code") or None,
             should_retry=None if retry in (None, "") else retry == "true",
             after=int(_number(form, "after", 0)),
             drop=form.get("drop") == "true",

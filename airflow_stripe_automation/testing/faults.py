@@ -1,7 +1,7 @@
 """Faults a test asks for: the next N requests matching a method and path fail, lose their answer, or stall.
 
-Four kinds, each for the next ``count`` matching ``/v1`` requests (``path`` exact, or a prefix
-ending in ``*``; ``method`` optional), and each may first let some matching requests through
+Four kinds, each for the next ``count`` matching ``/v1`` requests (``path`` exact, or a pattern
+where ``*`` stands for any text: ``/v1/invoices/*/send``; ``method`` optional), and each may first let some matching requests through
 (``after``: "the second metadata write of this customer fails" is
 ``fail_next(500, path="/v1/customers/cus_1", method="POST", after=1)``):
 
@@ -30,6 +30,7 @@ ones. Each fault met is counted (:attr:`FaultQueue.met`), so a suite can report 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 #: the kinds of fault (see the module's docstring)
 FAIL, DROP, STALL = "fail", "drop", "stall"
@@ -44,8 +45,10 @@ class Fault:
     :param status: ``fail``: the HTTP status answered before the write (None: no error)
     :param delay: seconds the request is held after its key is reserved (``stall``, ``slow_next``)
     :param method: only requests of this method (None: any)
-    :param path: only this path, exactly, or a prefix ending with ``*`` (None: any)
+    :param path: only this path, exactly, or a pattern where ``*`` stands for any text, ``/`` included
+        (``/v1/customers/*``, ``/v1/invoices/*/send``) (None: any)
     :param message: ``fail``: the error message instead of Stripe's usual one
+    :param code: ``fail``: the error's ``code`` (``resource_missing``, ``parameter_invalid_integer``…)
     :param should_retry: ``fail``: the ``Stripe-Should-Retry`` header (None: not sent)
     :param after: let this many matching requests through first
     :param drop: apply the write, then drop the connection without an answer
@@ -55,8 +58,9 @@ class Fault:
     status: int | None = None  # None: no error, only ``delay`` or ``drop``
     delay: float = 0.0
     method: str | None = None
-    path: str | None = None  # exact path, or a prefix ending with "*"
+    path: str | None = None  # exact path, or a pattern where "*" stands for any text ("/v1/invoices/*/send")
     message: str | None = None
+    code: str | None = None
     should_retry: bool | None = None
     after: int = 0  # let this many matching requests through first ("fail the second metadata write")
     drop: bool = False
@@ -73,9 +77,7 @@ class Fault:
             return False
         if self.path is None:
             return True
-        if self.path.endswith("*"):
-            return path.startswith(self.path[:-1])
-        return path == self.path
+        return fnmatchcase(path, self.path) if "*" in self.path else path == self.path
 
 
 class FaultQueue:

@@ -204,11 +204,13 @@ class LocalStripeServer:
         message: str | None = None,
         should_retry: bool | None = None,
         after: int = 0,
+        code: str | None = None,
     ) -> None:
         """Answer the next ``count`` matching ``/v1`` requests with ``status`` (429, 500, 503, 409...), before the write.
 
         Nothing changes and no idempotent result is saved: a retry with the same key runs normally.
-        ``path`` is exact or a prefix ending in ``*``; ``should_retry`` sets ``Stripe-Should-Retry``;
+        ``path`` is exact or a pattern where ``*`` stands for any text (``/v1/invoices/*/send``);
+        ``code`` sets the error's code; ``should_retry`` sets ``Stripe-Should-Retry``;
         ``after`` lets that many matching requests through first (``after=1``: the second one fails).
         For a write applied whose answer is lost see :meth:`drop_next`; for a timeout, :meth:`stall_next`.
         """
@@ -222,6 +224,7 @@ class LocalStripeServer:
                     message=message,
                     should_retry=should_retry,
                     after=after,
+                    code=code,
                 )
             )
 
@@ -238,7 +241,7 @@ class LocalStripeServer:
         handler's status; the client sees a connection reset (``stripe.APIConnectionError``).
 
         :param count: how many matching requests lose their answer
-        :param path: exact, or a prefix ending in ``*``
+        :param path: exact, or a pattern where ``*`` stands for any text
         :param method: e.g. ``POST``; None: any
         :param after: let that many matching requests through first
         """
@@ -257,7 +260,7 @@ class LocalStripeServer:
 
         :param seconds: how long the request is held
         :param count: how many matching requests stall
-        :param path: exact, or a prefix ending in ``*``
+        :param path: exact, or a pattern where ``*`` stands for any text
         :param method: e.g. ``POST``; None: any
         :param after: let that many matching requests through first
         """

@@ -211,3 +211,20 @@ def test_the_http_control_api_drops_too_and_refuses_an_empty_fault(stripe_server
 
     status, body = _control(stripe_server, path=CUSTOMERS)
     assert status == 400 and "needs a status" in body["error"]
+
+
+def test_a_path_pattern_may_hold_a_star_anywhere(stripe_server, stripe_client):
+    cus = create(stripe_client, key=None)
+    stripe_server.fail_next(500, path="/v1/customers/*/balance_transactions", method="POST")
+    stripe_client.v1.customers.update(cus.id, params={"name": "B"})  # not matched
+    with pytest.raises(stripe.APIError):
+        stripe_client.v1.customers.balance_transactions.create(cus.id, params={"amount": -100, "currency": "usd"})
+    assert [m["path"] for m in stripe_server.faults_met] == [f"/v1/customers/{cus.id}/balance_transactions"]
+
+
+def test_a_failure_may_carry_stripes_error_code(stripe_server, stripe_client):
+    stripe_server.fail_next(400, path=CUSTOMERS, message="Invalid integer: ten", code="parameter_invalid_integer")
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        create(stripe_client)
+    assert refused.value.code == "parameter_invalid_integer" and refused.value.request_id.startswith("req_")
+    assert names(stripe_client) == []
