@@ -154,7 +154,8 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
     that stopped half-way is completed, not duplicated: every call has its own idempotency key
     (each line's from the order and the line index, then finalize, send or pay), a draft is given
     only its missing lines, and an invoice the operator already sent carries ``airflow_sent`` so it
-    is not e-mailed twice.
+    is not e-mailed twice (a send whose answer was lost before that mark is found by its
+    ``invoice.sent`` event, since Stripe forgets the send's key after 24 h).
 
     The invoice is created with ``auto_advance=false``: this operator finalizes it and sends or
     charges it itself, and Stripe does not e-mail or retry it on its own (use
@@ -300,7 +301,14 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
         if invoice["status"] != "open":
             return invoice
         if inputs["collection_method"] == "send_invoice":
-            client.invoices.send_invoice(invoice["id"], options=_options(key, "send"))
+            if self._unfinished is not None and self._was_sent(invoice):
+                # An earlier try sent it and lost the answer (or crashed) before the "sent" mark: past
+                # Stripe's 24 h the send's key is forgotten, and sending again would e-mail it again.
+                self.log.info(
+                    "Invoice %s was sent by an earlier try (its invoice.sent event): not sending again.", invoice["id"]
+                )
+            else:
+                client.invoices.send_invoice(invoice["id"], options=_options(key, "send"))
             # Record the sending: Stripe remembers the send's key for 24 h only, and sending again e-mails again.
             invoice = plain(
                 client.invoices.update(
@@ -314,6 +322,21 @@ class StripeCreateInvoiceOperator(StripeWriteOperator):
             )
             self.log.info("Charged invoice %s: %s.", invoice["id"], invoice["status"])
         return invoice
+
+    def _was_sent(self, invoice: dict[str, Any]) -> bool:
+        """Whether Stripe sent ``invoice`` already: an ``invoice.sent`` event of it since it was finalized.
+
+        Stripe keeps events 30 days; an unfinished attempt is resumed by the task's retries, well within.
+        """
+        finalized = (invoice.get("status_transitions") or {}).get("finalized_at") or invoice.get("created") or 0
+        events = self.hook.get_conn().v1.events.list(
+            params={"type": "invoice.sent", "created": {"gte": int(finalized)}, "limit": 100}
+        )
+        for event in events.auto_paging_iter():
+            sent = (plain(event).get("data") or {}).get("object") or {}
+            if sent.get("id") == invoice["id"]:
+                return True
+        return False
 
     def _create_draft(self, inputs: dict[str, Any], key: ActionKey) -> dict[str, Any]:
         params: InvoiceCreateParams = {
