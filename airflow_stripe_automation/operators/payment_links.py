@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation.errors import StripeInputError
-from airflow_stripe_automation.idempotency import MARK_METADATA_KEY, ActionKey
+from airflow_stripe_automation.idempotency import KEY_PREFIX, MARK_METADATA_KEY, ActionKey
 from airflow_stripe_automation.inputs import check_line
 from airflow_stripe_automation.money import InvalidMoneyError, format_money, normalize_currency, validate_amount
 from airflow_stripe_automation.operators.base import (
@@ -40,7 +40,8 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
 
     * with ``amount``: the link sells a "pay what you want" price (``custom_unit_amount``) preset to
       the full amount, capped at it, and floored at ``minimum_amount`` (default: Stripe's minimum
-      charge) — the customer may pay less than the full amount, never more;
+      charge) — the customer may pay less than the full amount, never more; the price's
+      ``lookup_key`` (``airflow-stripe/<mark>``) lets a retry find it instead of making another;
     * with ``price_id``: the customer may lower the quantity (``adjustable_quantity`` from 1 to
       ``quantity``), i.e. pay for part of the units; this needs ``quantity`` of at least 2.
 
@@ -177,17 +178,28 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
             }
             if inputs["minimum_amount"]:
                 custom["minimum"] = inputs["minimum_amount"]
-            price = plain(
-                client.prices.create(
-                    params={
-                        "currency": inputs["currency"],
-                        "product_data": {"name": inputs["product_name"]},
-                        "custom_unit_amount": custom,
-                        "metadata": mark,
-                    },
-                    options={"idempotency_key": key.step("price").idempotency_key},
+            # The price is found again by its lookup key (unique at Stripe), so an earlier try whose
+            # answer was lost, retried past Stripe's 24 h key window, does not leave an orphan price.
+            lookup_key = f"{KEY_PREFIX}/{key.mark}"
+            found = client.prices.list(params={"lookup_keys": [lookup_key], "limit": 1}).data
+            if found:
+                price = plain(found[0])
+                self.log.info(
+                    "Price %s for order %s was made by an earlier try: using it.", price["id"], inputs["order"]
                 )
-            )
+            else:
+                price = plain(
+                    client.prices.create(
+                        params={
+                            "currency": inputs["currency"],
+                            "product_data": {"name": inputs["product_name"]},
+                            "custom_unit_amount": custom,
+                            "lookup_key": lookup_key,
+                            "metadata": mark,
+                        },
+                        options={"idempotency_key": key.step("price").idempotency_key},
+                    )
+                )
             line = {"price": price["id"], "quantity": 1}
         else:
             line = {

@@ -532,7 +532,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 #: (concern, action name) -> what goes wrong; the case is a strict xfail until the package is fixed
 KNOWN_HOLES: dict[tuple[str, str], str] = {
-    ("past window", "partial payment link's price"): "a lost price answer retried after 24 h leaves an orphan price",
     (
         "sdk resend",
         "subscription cancel",
