@@ -142,7 +142,9 @@ class StripeCancelSubscriptionOperator(StripeWriteOperator):
 
     The subscription's own state is the mark: the operator reads it first, and a subscription that
     has already ended (canceled by an earlier try, a replay, the customer or the dashboard) is
-    returned as it is, with no write.
+    returned as it is, with no write. One that ends between that read and the cancel (the SDK
+    resending a cancel whose answer was lost — a DELETE has no idempotency key — or another run
+    canceling it at the same moment) counts as already done, not as Stripe refusing the cancel.
 
     :param subscription_id: the subscription to cancel, ``sub_…`` (templated)
     :param invoice_now: bill the pending usage and proration items in a final invoice now (Stripe's
@@ -237,11 +239,29 @@ class StripeCancelSubscriptionOperator(StripeWriteOperator):
             details["feedback"] = inputs["feedback"]
         if details:
             params["cancellation_details"] = details
-        canceled = plain(
-            self.hook.get_conn().v1.subscriptions.cancel(
-                inputs["subscription"], params=params, options=self.request_options(key)
+        import stripe
+
+        from airflow_stripe_automation.hooks.http_client import WriteAnswer
+
+        client = self.hook.get_conn().v1
+        try:
+            canceled = plain(
+                client.subscriptions.cancel(inputs["subscription"], params=params, options=self.request_options(key))
             )
-        )
+        except stripe.InvalidRequestError as err:
+            # A cancel (a DELETE: no idempotency key at Stripe) that meets an ended subscription was done
+            # meanwhile: by this try's own request whose answer was lost and which the SDK resent, or by
+            # another run over the same subscription. That is this action done, not a refusal.
+            current = summarize(client.subscriptions.retrieve(inputs["subscription"]))
+            if current["status"] not in ENDED_STATUSES:
+                raise
+            self.log.info(
+                "Subscription %s was %s meanwhile (a lost answer resent, or another run): not canceling it again.",
+                current["id"],
+                current["status"],
+            )
+            self.hook.http_client.last_write = WriteAnswer(request_id=err.request_id, replayed=True)
+            return current
         self.log.info("Subscription %s is %s.", canceled["id"], canceled["status"])
         return summarize(canceled)
 

@@ -531,13 +531,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # -- holes the suite found, until they are fixed ---------------------------------------------------
 
 #: (concern, action name) -> what goes wrong; the case is a strict xfail until the package is fixed
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    (
-        "sdk resend",
-        "subscription cancel",
-    ): "the SDK's resend of a cancel Stripe applied fails for good: 'already canceled'",
-    ("overlap", "subscription cancel"): "a cancel meeting a cancel of another run fails for good: 'already canceled'",
-}
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 def known_hole(request, concern: str, action: Action) -> None:
