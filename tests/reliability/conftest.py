@@ -531,12 +531,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # -- holes the suite found, until they are fixed ---------------------------------------------------
 
 #: (concern, action name) -> what goes wrong; the case is a strict xfail until the package is fixed
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    (
-        "skew -2 h",
-        "charge",
-    ): "with Stripe's clock 2 h behind Airflow's, the mark lookup misses the charge: charged twice",
-}
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 def known_hole(request, concern: str, action: Action) -> None:
