@@ -515,9 +515,15 @@ _COUNTS = {"faults": 0, "cases": 0}
 
 @pytest.fixture(autouse=True)
 def _count_faults(request, local_stripe_server):
+    redelivered = len(REDELIVERIES)
     yield
     _COUNTS["cases"] += 1
     _COUNTS["faults"] += len(local_stripe_server.faults_met)
+    if len(REDELIVERIES) > redelivered:
+        _REDELIVERED_IN.append(request.node.name)
+
+
+_REDELIVERED_IN: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -525,6 +531,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(
             f"reliability: {_COUNTS['faults']} faults injected over {_COUNTS['cases']} cases; "
             f"{len(REDELIVERIES)} mails delivered twice with one Message-ID (the mail operator's worst case)"
+            + (f": {', '.join(_REDELIVERED_IN)}" if _REDELIVERED_IN else "")
         )
 
 
