@@ -406,6 +406,8 @@ class Task:
     between_wakes: Callable[[], None] | None = None
     #: when the run started (Airflow's clock; here the server's when the task is made, unless a test skews it)
     run_after: datetime | None = None
+    #: the HTTP timeout of the task's Stripe client, seconds (None: the SDK's 80 s)
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.run_after is None:
@@ -422,6 +424,11 @@ class Task:
         self.tries += 1
         context = self.context(self.tries)
         op = self.action.operator(self.seed)
+        if self.timeout is not None:
+            import stripe
+
+            # The SDK's own HTTP client, under the hook's rate budget, only with a shorter timeout.
+            op.hook.http_client.inner = stripe.RequestsClient(timeout=self.timeout)
         try:
             return op.execute(context)
         except TaskDeferred as deferred:

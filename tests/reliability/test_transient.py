@@ -4,12 +4,15 @@ A 429 burst is waited out by the hook's client (the log says rate limit); a long
 try as a rate limit, which the retry policy retries after a pause. A 500 or 503 fails the try (the
 test connection has no SDK retries) and the policy retries it. A connection reset after the write
 is resent by the SDK itself (``max_network_retries``, 2 by default) with the same key, and replayed.
+A write stalled beyond the client's timeout is applied after the client gave up: its retries meet
+Stripe's 409 for the key in use, then the saved result.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 import stripe
@@ -79,3 +82,27 @@ def test_a_burst_longer_than_the_clients_attempts_fails_the_try_as_a_rate_limit(
     assert decision.action == RetryAction.RETRY and "rate limit (429)" in decision.reason
     task.run()
     assert world.effects(task) == action.once
+
+
+def test_a_write_stalled_beyond_the_clients_timeout_is_retried_into_one_effect(world, primary_action):
+    """The client gives up, Stripe goes on and applies the write; retries meet the key in use (409), then its result."""
+    task = world(primary_action)
+    task.timeout = 0.5
+    world.inject(task, "stall", seconds=1.5)
+    if primary_action.handles_transient:
+        task.between_wakes = lambda: time.sleep(0.6)  # the attempt's pause before it is made again
+        task.run()
+    else:
+        outcomes = []
+        for _ in range(6):
+            try:
+                task.run()
+            except (stripe.APIConnectionError, stripe.APIError) as err:  # a timeout, then Stripe's 409
+                assert StripeRetryPolicy().evaluate(err, task.tries, 8).action == RetryAction.RETRY
+                outcomes.append(type(err).__name__)
+                time.sleep(0.5)
+                continue
+            break
+        assert outcomes[0] == "APIConnectionError" and task.tries <= 6
+    assert world.effects(task) == primary_action.once
+    assert [m["kind"] for m in world.server.faults_met] == ["stall"]
