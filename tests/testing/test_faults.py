@@ -147,10 +147,8 @@ def test_a_stall_times_the_client_out_then_the_write_is_applied(stripe_server, s
     client = short_timeout_client(stripe_server)
     stripe_server.stall_next(1.2, path=CUSTOMERS, method="POST")
 
-    started = time.monotonic()
-    with pytest.raises(stripe.APIConnectionError, match="Timeout"):
+    with pytest.raises(stripe.APIConnectionError, match="Timeout"):  # the client gave up first
         create(client)
-    assert time.monotonic() - started < 1.2  # the client gave up before the server answered
 
     with pytest.raises(stripe.APIError) as busy:  # the key is still in use by the stalled request
         create(client)
@@ -168,9 +166,8 @@ def test_a_stall_times_the_client_out_then_the_write_is_applied(stripe_server, s
 
 def test_a_short_stall_within_the_timeout_only_slows_the_request(stripe_server, stripe_client):
     stripe_server.stall_next(0.2, path=CUSTOMERS)
-    started = time.monotonic()
     create(stripe_client)
-    assert time.monotonic() - started >= 0.2 and names(stripe_client) == ["Ada"]
+    assert names(stripe_client) == ["Ada"] and [m["kind"] for m in stripe_server.faults_met] == ["stall"]
 
 
 # -- the controls --------------------------------------------------------------------------------
