@@ -1,8 +1,8 @@
 """Stripe's API description for the version the SDK pins, as JSON Schema: what the spec tests check against.
 
-``stripe_spec/spec-2026-10-28.json.gz`` is Stripe's API at ``2026-10-28.endive`` (the version
-stripe-python 16 pins) in OpenAPI form, derived from the official stripe-node SDK's types (see
-``stripe_spec/README.md``). Its schemas are turned into strict JSON Schema here:
+``../shared/stripe/spec-2026-10-28.json.gz`` (beside the checkout, as on CI; read, never copied
+in) is Stripe's API at ``2026-10-28.endive`` (the version stripe-python 16 pins) in OpenAPI form,
+derived from the official stripe-node SDK's types (see ``../shared/stripe/README.md``). Its schemas are turned into strict JSON Schema here:
 
 - ``nullable: true`` becomes ``anyOf: [schema, null]``;
 - a property marked ``x-absent`` (``deleted?: void`` in the types) must not be there;
@@ -28,12 +28,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-SPEC_FILE = Path(__file__).parent / "stripe_spec" / "spec-2026-10-28.json.gz"
+SPEC_FILE = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "spec-2026-10-28.json.gz"
 
 
 @cache
 def spec() -> dict[str, Any]:
     """The spec as published (OpenAPI shape), loaded once per session."""
+    if not SPEC_FILE.is_file():  # a failure, not a skip: the spec tests are what keep the server true
+        raise FileNotFoundError(f"Stripe's API description is not at {SPEC_FILE}: check out ../shared beside the repo")
     with gzip.open(SPEC_FILE, "rt", encoding="utf-8") as f:
         return json.load(f)
 
