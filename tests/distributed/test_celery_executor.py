@@ -93,7 +93,9 @@ def test_pay_per_lead_runs_on_celery_workers(celery_cluster, module_stripe_serve
     assert {run_id: run["state"] for run_id, run in runs.items()} == dict.fromkeys(LEADS, "success")
     # the run page's note, written by the provider's listener in the scheduler: what the run did
     for run_id, lead in LEADS.items():
-        assert runs[run_id]["note"] == f"**What this run did in Stripe**\n- charge: 1 done ({lead['shown']})"
+        assert runs[run_id]["note"] == (
+            f"Stripe: 1 charged ({lead['shown']})\n\n**What this run did in Stripe**\n- charge: 1 done ({lead['shown']})"
+        )
     tis = {run_id: _task_instance(cluster, run_id) for run_id in LEADS}
     for ti in tis.values():
         assert (ti["state"], ti["try_number"], ti["queue"]) == ("success", 1, cluster.queue)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pendulum
 
-from airflow_stripe_automation.run_note import HEADING, note_with_summary
+from airflow_stripe_automation.run_note import HEADING, counts_line, note_with_summary
 from airflow_stripe_automation.run_summary import SUMMARY_KEY, TALLY_KEY, RunSummary
 from tests.testing.billing_helpers import customer, draft_invoice
 
@@ -51,8 +51,9 @@ def test_a_sweep_leaves_its_counts_as_an_xcom_and_as_the_run_note(
         "failed": 0,
         "amounts": {},
     }
-    assert _note(first) == f"{HEADING}\n- mail: 2 done"
-    assert _note(replay) == f"{HEADING}\n- mail: 0 done, 2 already done"
+    # the UI's run list shows the first line: the counts
+    assert _note(first) == f"Stripe: 2 mailed\n\n{HEADING}\n- mail: 2 done"
+    assert _note(replay) == f"Stripe: 0 mailed, 2 already done\n\n{HEADING}\n- mail: 0 done, 2 already done"
     assert len(smtp_connection.messages) == 2
     # the UI names the batch task by its invoices' numbers
     a, b = invoices[0].number, invoices[1].number
@@ -70,7 +71,7 @@ def test_a_declined_charge_fails_the_run_and_its_note_says_so(run_dag, stripe_cl
 
     assert dag_run.state == "failed" and tis["run_summary"].state == "failed"
     assert xcoms(dag_run)[("run_summary", SUMMARY_KEY)]["actions"]["charge"]["failed"] == 1
-    assert _note(dag_run) == f"{HEADING}\n- charge: 0 done, 1 failed"
+    assert _note(dag_run) == f"Stripe: 0 charged, 1 failed\n\n{HEADING}\n- charge: 0 done, 1 failed"
 
 
 def test_the_summary_adds_amounts_per_currency_and_never_across():
@@ -89,12 +90,36 @@ def test_the_summary_adds_amounts_per_currency_and_never_across():
 
 
 def test_a_note_someone_wrote_is_kept_and_an_earlier_summary_replaced():
-    first = note_with_summary("Checked by finance.", "- charge: 1 done ($15.00)")
-    assert first == f"Checked by finance.\n\n{HEADING}\n- charge: 1 done ($15.00)"
-    assert note_with_summary(first, "- charge: 0 done, 1 already done") == (
-        f"Checked by finance.\n\n{HEADING}\n- charge: 0 done, 1 already done"
+    charged = RunSummary.of([{"action": "charge", "done": 1, "amounts": {"usd": 1500}}])
+    replayed = RunSummary.of([{"action": "charge", "already_done": 1}])
+    first = note_with_summary("Checked by finance.", charged)
+    assert first == f"Stripe: 1 charged ($15.00)\n\nChecked by finance.\n\n{HEADING}\n- charge: 1 done ($15.00)"
+    assert note_with_summary(first, replayed) == (
+        f"Stripe: 0 charged, 1 already done\n\nChecked by finance.\n\n{HEADING}\n- charge: 0 done, 1 already done"
     )
-    assert len(note_with_summary(None, "- mail: 1 done\n" * 200)) == 1000
+    # a note of the earlier layout (someone's text, then the summary) keeps the text too
+    earlier = f"Checked by finance.\n\n{HEADING}\n- charge: 1 done ($15.00)"
+    assert note_with_summary(earlier, replayed).split("\n\n")[:2] == [
+        "Stripe: 0 charged, 1 already done",
+        "Checked by finance.",
+    ]
+    # someone's note that happens to start like the counts, with no summary yet, is kept whole
+    assert note_with_summary("Stripe: call the bank", charged).split("\n\n")[1] == "Stripe: call the bank"
+    many = RunSummary.of([{"action": f"mail {i}", "done": 1} for i in range(200)])
+    assert len(note_with_summary(None, many)) == 1000
+
+
+def test_the_first_line_holds_every_action_s_counts_and_amounts_per_currency():
+    summary = RunSummary.of(
+        [
+            {"action": "charge", "done": 2, "failed": 1, "amounts": {"usd": 6500}},
+            {"action": "mail", "done": 3, "skipped": 1},
+            {"action": "custom thing", "done": 1},
+        ]
+    )
+    assert counts_line(summary) == "Stripe: 2 charged ($65.00), 1 failed · 3 mailed, 1 skipped · 1 custom thing done"
+    assert counts_line(RunSummary()) == "Stripe: nothing to act on"
+    assert note_with_summary(None, RunSummary()).splitlines()[0] == "Stripe: nothing to act on"
 
 
 def test_the_ui_names_a_task_by_invoice_number_and_customer():
