@@ -1,167 +1,119 @@
-"""The demo: recipe R1 (pay per lead) on an embedded SQLite Airflow against the local Stripe server.
+"""The demo: the twelve recipes on a real, local Airflow against the local Stripe server and SMTP sink.
 
-Run it with ``make demo``. It starts the local Stripe server, creates an Airflow home in
-``.airflow_home/`` (SQLite) with the ``stripe_api`` pool, seeds two customers (one with a card that declines), triggers
-``stripe_pay_per_lead`` three times, replays the first run's charge task as a retry would (it finds
-its payment and charges nothing), and prints what Stripe holds afterwards.
+Run it with ``make demo`` (or ``.venv/bin/python demo/run_demo.py``). It starts the local Stripe
+server and an SMTP sink, seeds a small account (customers, payments, a declined card, early fraud
+warnings, a cancellation, paid, failed and overdue invoices), starts Airflow — api-server,
+scheduler, dag-processor, triggerer, on SQLite with the LocalExecutor, home ``.airflow_home/`` —
+creates the ``stripe_api`` pool, runs every recipe in ``dags/`` through the scheduler (triggered
+with conf, sweeps over the seeded window, a backfill of R6), prints what each did, and stays up
+with the UI until Ctrl-C. ``--once`` exits after the summary.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
+import argparse
+import logging
 import sys
+import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HOME = Path(os.environ.get("DEMO_AIRFLOW_HOME", REPO / ".airflow_home"))
-# At most POOL_SLOTS tasks call Stripe at once, each within BUDGET requests a second: together they
-# stay under test mode's 25 a second.
-POOL_SLOTS = 4
-BUDGET = 6
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python demo/run_demo.py` finds `demo`
+
+from demo import plan, report  # noqa: E402
+from demo.seed import seed_account  # noqa: E402
+from demo.stack import POOL_SLOTS, REPO, Stack, StackOptions  # noqa: E402
 
 
-def _configure_airflow() -> None:
-    HOME.mkdir(exist_ok=True)
-    bundles = [
-        {
-            "name": "stripe_examples",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(REPO / "example_dags")},
-        }
-    ]
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(HOME),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
-        }
-    )
-    print(f"• Airflow home {HOME} (SQLite); migrating the metadata DB …", flush=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-    _create_pool()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="demo/run_demo.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--once", action="store_true", help="exit after the summary (tests, CI)")
+    parser.add_argument("--home", type=Path, default=REPO / ".airflow_home", help="the Airflow home (emptied first)")
+    parser.add_argument("--port", type=int, default=8080, help="the UI's port, if free (else any free one)")
+    parser.add_argument("--stripe-url", help="use this local Stripe server instead of starting one")
+    parser.add_argument("--smtp-port", type=int, help="use the SMTP sink on 127.0.0.1:PORT instead of starting one")
+    return parser.parse_args(argv)
 
 
-def _create_pool() -> None:
-    """Create the ``stripe_api`` pool, as ``airflow pools set stripe_api 4 "…"`` does (in-process: 5 s faster)."""
-    from airflow.models.pool import Pool
+def say(text: str = "") -> None:
+    print(text, flush=True)
 
-    from airflow_stripe_automation.rate_budget import STRIPE_POOL
 
-    Pool.create_or_update_pool(
-        STRIPE_POOL, slots=POOL_SLOTS, description="Tasks that call Stripe (see the README)", include_deferred=False
-    )
-    print(
-        f"• Pool {STRIPE_POOL}: {POOL_SLOTS} slots × {BUDGET:g} requests/s each ≤ Stripe's 25/s in test mode",
-        flush=True,
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Importing the provider configures Airflow's logging, under which the SDK logs every request: not here.
+    # (the same for the SMTP sink's protocol log)
+    for name in ("stripe", "mail.log"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    began = time.monotonic()
+    stack = Stack(
+        StackOptions(home=args.home, api_port=args.port, stripe_url=args.stripe_url, smtp_port=args.smtp_port)
     )
 
+    def elapsed() -> str:
+        return f"[{time.monotonic() - began:5.0f}s]"
 
-def main() -> int:
-    _configure_airflow()
-
-    from airflow_stripe_automation.money import format_money
-    from airflow_stripe_automation.testing import LocalStripeServer
-
-    with LocalStripeServer() as server:
-        print(f"• Local Stripe server on {server.url}", flush=True)
-        os.environ["AIRFLOW_CONN_STRIPE_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "stripe",
-                "password": server.api_key,
-                "extra": {"api_base": server.url, "max_requests_per_second": BUDGET},
-            }
+    try:
+        stack.start_servers()
+        say(f"{elapsed()} Local Stripe server on {stack.stripe_url}, SMTP sink on 127.0.0.1:{stack.smtp_port}")
+        account = seed_account(stack.stripe_client(), stack.stripe_url)
+        say(
+            f"{elapsed()} Seeded {len(account.customers)} customers, payments, a declined card, 2 early fraud "
+            f"warnings, a cancellation, paid / failed / overdue invoices "
+            f"(the sweeps' window: {account.window['since']} … {account.window['until']})"
         )
-        stripe = server.client()
-
-        def customer(email: str, card: str) -> str:
-            cus = stripe.v1.customers.create(params={"email": email, "name": email.split("@")[0].title()})
-            pm = stripe.v1.payment_methods.attach(card, params={"customer": cus.id})
-            stripe.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}})
-            return cus.id
-
-        good = customer("dental-clinic@example.com", "pm_card_visa")
-        bad = customer("expired-card@example.com", "pm_card_chargeCustomerFail")
-        print(f"• Seeded customers {good} (Visa) and {bad} (a card that declines)", flush=True)
-
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(REPO / "example_dags"))
-        if bag.import_errors:
-            print("DAG import errors:", bag.import_errors)
-            return 1
-        dag = bag.get_dag("stripe_pay_per_lead")
-
-        leads = [
-            {"customer_id": good, "amount": 2500, "currency": "usd", "description": "Lead fee: appointment booked"},
-            {"customer_id": good, "amount": 4000, "currency": "usd", "description": "Lead fee: qualified form"},
-            {"customer_id": bad, "amount": 2500, "currency": "usd", "description": "Lead fee: appointment booked"},
-        ]
-        runs = []
-        for conf in leads:
-            print(f"• Triggering stripe_pay_per_lead with conf {json.dumps(conf)}", flush=True)
-            runs.append((conf, dag.test(run_conf=conf)))
-
-        # A retry or a clear of run 1's task runs the operator again with the same run: it must find
-        # the payment it made (its idempotency key and its mark) and charge nothing.
-        from types import SimpleNamespace
-
-        from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator
-
-        first_conf, first_run = runs[0]
-        replay = StripeOneTimeChargeOperator(
-            task_id="charge_lead",
-            customer_id=first_conf["customer_id"],
-            amount=first_conf["amount"],
-            currency=first_conf["currency"],
-            description=first_conf["description"],
-        ).execute(
-            {
-                # the replay's tally (for a run summary) has no run to go to here: dropped
-                "ti": SimpleNamespace(
-                    dag_id=dag.dag_id,
-                    task_id="charge_lead",
-                    run_id=first_run.run_id,
-                    map_index=-1,
-                    xcom_push=lambda key, value: None,
-                ),
-                "dag_run": SimpleNamespace(run_after=first_run.run_after, queued_at=None),
-            }
+        say(
+            f"{elapsed()} Starting Airflow in {stack.home} (SQLite, LocalExecutor): db migrate, then api-server, scheduler, dag-processor, triggerer …"
         )
+        stack.start_airflow()
+        stack.create_pool()
+        say(f"{elapsed()} Airflow is up at {stack.api_url}; pool stripe_api: {POOL_SLOTS} slots")
+        recipes = plan.recipes(account)
+        stack.wait_for_dags([r.dag_id for r in recipes])
+        say(
+            f"{elapsed()} The DAG processor parsed the {len(recipes)} recipes in dags/; unpausing and starting their runs:"
+        )
+        for recipe in recipes:
+            kind = "" if recipe.backfill else f"{len(recipe.runs)} run{'s' if len(recipe.runs) > 1 else ''}"
+            say(f"    {recipe.code:<4}{recipe.dag_id:<34}{kind:<9}{recipe.what}")
+        plan.start_runs(stack, recipes)
 
-        print("\nWhat happened")
-        for conf, run in runs:
-            print(
-                f"  run {run.run_id}: {run.state} — {format_money(conf['amount'], conf['currency'])} "
-                f"to {conf['customer_id']}"
+        def finished(outcome: plan.RunOutcome) -> None:
+            say(f"{elapsed()}{report.run_line(outcome)}")
+            for line in report.failure_lines(stack, outcome):
+                say(line + ("   (planned)" if outcome.as_planned else ""))
+
+        def progress(done: int, total: int) -> None:
+            say(f"{elapsed()}   … {done} of {total} runs finished")
+
+        outcomes = plan.wait_for_runs(stack, recipes, finished, progress)
+        say(f"\n{elapsed()} What each recipe did (from the runs' summaries, the stripe_run_summary XComs):")
+        for recipe in recipes:
+            say("  " + report.recipe_line(recipe, [o for o in outcomes if o.recipe is recipe]))
+        unplanned = [o for o in outcomes if not o.as_planned]
+        say()
+        for line in report.login_lines(stack):
+            say(line)
+        say(
+            f"\nDemo finished in {time.monotonic() - began:.0f}s: "
+            + (
+                "as expected"
+                if not unplanned
+                else "UNEXPECTED: " + ", ".join(f"{o.recipe.code} {o.run_id} {o.state}" for o in unplanned)
             )
-        print("\nWhat Stripe holds now")
-        for cus in (good, bad):
-            for pi in stripe.v1.payment_intents.list(params={"customer": cus}).auto_paging_iter():
-                error = pi.last_payment_error.decline_code if pi.last_payment_error else ""
-                print(
-                    f"  {pi.id} {cus} {format_money(pi.amount, pi.currency):>8} {pi.status:<24} "
-                    f"{pi.description or ''} {error}"
-                )
-        print(
-            f"\n  Replaying run 1's charge task (as a retry or a clear would): already done = "
-            f"{replay['already_done']}, payment {replay['id']}, nothing charged"
         )
-        writes = [r for r in server.write_requests() if r["path"] == "/v1/payment_intents"]
-        print(f"\n  PaymentIntent creates sent: {len(writes)}, each with an idempotency key:")
-        for r in writes:
-            print(f"    {r['idempotency_key']}")
+        say("Timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in stack.timings.items()))
+        if not args.once:
+            from airflow_stripe_automation.testing.foreground import wait_for_stop_signal
 
-        succeeded = [r for _, r in runs if r.state == "success"]
-        expected_ok = (
-            len(succeeded) == 2 and runs[2][1].state == "failed" and replay["already_done"] and len(writes) == 3
-        )
-        print("\nDemo finished:", "as expected" if expected_ok else "UNEXPECTED RESULT")
-        return 0 if expected_ok else 1
+            say("Airflow keeps running (the hourly and daily recipes on schedule); Ctrl-C to stop.")
+            wait_for_stop_signal()
+        return 0 if not unplanned else 1
+    except KeyboardInterrupt:
+        say("\nInterrupted.")
+        return 130
+    finally:
+        say("Stopping Airflow and the local servers …")
+        stack.stop()
 
 
 if __name__ == "__main__":
