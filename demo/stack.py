@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_stripe_automation.testing.smtp import airflow_connection as smtp_connection
 from demo import processes
 from demo.airflow_api import AirflowApi
 
@@ -161,20 +162,7 @@ class Stack:
                     "extra": {"api_base": self.stripe_url, "max_requests_per_second": BUDGET},
                 }
             ),
-            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-                {
-                    "conn_type": "smtp",
-                    "host": "127.0.0.1",
-                    "port": self.smtp_port,
-                    "extra": {
-                        "disable_tls": True,
-                        "disable_ssl": True,
-                        "from_email": "airflow@example.com",
-                        "retry_limit": 0,
-                        "timeout": 10,
-                    },
-                }
-            ),
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_connection("127.0.0.1", self.smtp_port)),
         }
         return env
 

@@ -110,18 +110,28 @@ class LocalSmtpServer:
 
     def airflow_connection(self) -> dict[str, Any]:
         """The Airflow ``smtp`` connection (as ``AIRFLOW_CONN_…`` JSON) that reaches this server."""
-        return {
-            "conn_type": "smtp",
-            "host": self.host,
-            "port": self.port,
-            "extra": {
-                "disable_tls": True,
-                "disable_ssl": True,
-                "from_email": "airflow@example.com",
-                "retry_limit": 0,
-                "timeout": 10,
-            },
-        }
+        return airflow_connection(self.host, self.port)
+
+
+def airflow_connection(host: str, port: int) -> dict[str, Any]:
+    """
+    The Airflow ``smtp`` connection (as ``AIRFLOW_CONN_…`` JSON) that reaches a local sink: no TLS, no retries.
+
+    :param host: the sink's address
+    :param port: the sink's port
+    """
+    return {
+        "conn_type": "smtp",
+        "host": host,
+        "port": port,
+        "extra": {
+            "disable_tls": True,
+            "disable_ssl": True,
+            "from_email": "airflow@example.com",
+            "retry_limit": 0,
+            "timeout": 10,
+        },
+    }
 
 
 def _free_port(host: str) -> int:
