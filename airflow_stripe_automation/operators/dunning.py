@@ -217,7 +217,10 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
             self.log.warning(
                 "Invoice %s is still unpaid after %d attempts: retries exhausted.", invoice["id"], progress.attempts
             )
-            return self._finish(invoice, progress, outcome="exhausted")
+            # The policy ended when its window did (the last slot), not when this task got to it: in a
+            # backfill or a late run the grace period after it is then already partly or wholly over.
+            ended = min(self.schedule(inputs, progress.started)[-1], time.time())
+            return self._finish(invoice, progress, outcome="exhausted", ended=ended)
         if progress.transient:
             # The attempt met an outage or a rate limit: the same attempt again soon, not the next slot.
             return time.time() + self.transient_retry_delay.total_seconds()
@@ -385,7 +388,9 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         except stripe.StripeError as err:
             raise translate(err, f"reading invoice {inputs['invoice']}") from err
 
-    def _finish(self, invoice: dict[str, Any], progress: _Progress, outcome: str | None = None) -> dict[str, Any]:
+    def _finish(
+        self, invoice: dict[str, Any], progress: _Progress, outcome: str | None = None, ended: float | None = None
+    ) -> dict[str, Any]:
         self._link(invoice)
         if outcome is None:
             outcome = "paid" if invoice["status"] == "paid" else "closed"
@@ -396,8 +401,8 @@ class StripeInvoiceRetryOperator(StripeWriteOperator):
         return {
             "invoice": invoice["id"],
             "outcome": outcome,
-            # when the policy ended: a grace period after it starts here
-            "finished_at": int(time.time()),
+            # when the policy ended, on this host's clock as the deferrals are: a grace period starts here
+            "finished_at": int(time.time() if ended is None else ended),
             "attempts": progress.attempts,
             "missed": progress.missed,
             "paid_by_retry": progress.paid_by_retry,

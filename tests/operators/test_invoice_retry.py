@@ -374,3 +374,28 @@ def test_a_schedule_start_that_is_no_moment_is_refused_before_any_call(stripe_se
     with pytest.raises(StripeInputError, match="schedule_start must be unix seconds or an ISO 8601 moment"):
         op.execute(make_context())
     assert stripe_server.requests == []
+
+
+def test_a_late_run_ends_the_policy_with_its_window_so_the_grace_period_is_not_waited_again(
+    stripe_server, make_context, open_invoice
+):
+    """Run 5 days after a failure with a 2-day window: the policy ended on day 2, so a 2-day grace is over."""
+    from airflow_stripe_automation.operators.delay import StripeDelayOperator
+
+    invoice = open_invoice("pm_card_chargeCustomerFail")
+    failed_at = invoice.status_transitions.finalized_at
+    stripe_server.set_clock(failed_at + 5 * DAY, pin=True)  # a backfill's late run, on Stripe's clock
+    op = StripeInvoiceRetryOperator(
+        task_id="retry", invoice_id=invoice.id, max_attempts=2, window=2, schedule_start=str(failed_at)
+    )
+    context = make_context()
+    first = _deferred(lambda: op.execute(context))  # both slots passed: one attempt now, then the last
+    out = op.execute_complete(context, event=None, **first.kwargs)
+
+    assert (out["outcome"], out["attempts"], out["missed"]) == ("exhausted", 2, 1)
+    # the end of the window on this host's clock (where the deferrals count), not the moment the task ran
+    assert out["finished_at"] == int(first.kwargs["started"] + 2 * DAY)
+    assert out["finished_at"] < time.time() - 2 * DAY
+    grace = StripeDelayOperator(task_id="grace_period", delay=2, start=out["finished_at"], stripe_object=out)
+    assert grace.execute(make_context())["about"] == invoice.id  # over already: no deferral
+    assert len(_pays(stripe_server, invoice.id)) == 1  # the passed slots made one attempt, not two
