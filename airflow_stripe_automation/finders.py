@@ -238,9 +238,16 @@ def response_time(obj: Any) -> int | None:
 
 
 def stripe_now(client: stripe.StripeClient) -> int:
-    """Stripe's clock as far as we can tell: the later of ours and the newest event's ``created``."""
-    newest = client.v1.events.list(params={"limit": 1}).data
-    return max(int(time.time()), newest[0].created if newest else 0)
+    """
+    Stripe's clock: the ``Date`` header of a one-event list, and never before that event's ``created``.
+
+    Without the header (a proxy that strips it), the later of our clock and the newest event's
+    ``created`` stands in.
+    """
+    page = client.v1.events.list(params={"limit": 1})
+    newest = page.data[0].created if page.data else 0
+    answered = response_time(page)
+    return max(int(time.time()) if answered is None else answered, newest)
 
 
 class StripeClock:

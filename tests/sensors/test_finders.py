@@ -104,6 +104,18 @@ def test_the_retention_rule_follows_stripes_clock_when_it_runs_ahead(stripe_serv
     assert source == "list" and "before Stripe's 30-day event retention" in why
 
 
+def test_stripes_clock_is_read_from_its_date_header_even_with_no_event_since(stripe_server, stripe_client):
+    """A clock moved 40 days with nothing created since: only Stripe's Date header says where it is."""
+    from airflow_stripe_automation.finders import stripe_now
+
+    window = Window(now() - 3600, now())
+    stripe_server.set_clock(now() + 40 * DAY, pin=True)
+
+    assert abs(stripe_now(stripe_client) - stripe_server.now()) <= 1  # the header's resolution: a second
+    source, why = PaymentSucceededFinder().choose_source(stripe_client, window, "auto")
+    assert source == "list" and "before Stripe's 30-day event retention" in why
+
+
 def test_exact_lists_are_used_at_any_age_and_the_event_finder_has_none(stripe_server, stripe_client):
     old = Window(now() - 60 * DAY, now() - 59 * DAY)
     with server_time(stripe_server, old.start + 5):
