@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_stripe_automation.errors import StripeInputError
@@ -156,12 +157,43 @@ class StripeCreatePaymentLinkOperator(StripeWriteOperator):
         partial = ", partial payment allowed" if inputs["allow_partial"] else ""
         return f"a payment link for {what} for order {inputs['order']}{partial}"
 
+    @contextmanager
+    def batch_session(self) -> Iterator[None]:
+        """A batch reads the account's payment links once, for all its orders (see :meth:`find_existing`)."""
+        self._links_by_mark: dict[str, dict[str, Any]] | None = {}
+        self._links_listed = False
+        try:
+            yield
+        finally:
+            self._links_by_mark, self._links_listed = None, False
+
     def find_existing(self, inputs: dict[str, Any], key: ActionKey, context: Context) -> Any | None:
+        # Stripe finds payment links neither by metadata nor by search: the account's list is read
+        # whole. A batch reads it once and looks each order up in what it read; each order's mark
+        # is its own, so a link this batch makes later cannot be one an earlier order needed.
+        index = getattr(self, "_links_by_mark", None)
+        if index is None:
+            return self._scan_links(key)
+        if not self._links_listed:
+            index.update(self._marked_links())
+            self._links_listed = True
+        return next((index[mark] for mark in key.marks if mark in index), None)
+
+    def _scan_links(self, key: ActionKey) -> dict[str, Any] | None:
+        """One order on its own: read the list until its link turns up."""
         for listed in self.hook.get_conn().v1.payment_links.list(params={"limit": 100}).auto_paging_iter():
             link = plain(listed)
             if key.is_marked(link):
                 return link
         return None
+
+    def _marked_links(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(mark, link) for every link of the account a provider action made; only what ``result`` reads is kept."""
+        for listed in self.hook.get_conn().v1.payment_links.list(params={"limit": 100}).auto_paging_iter():
+            link = plain(listed)
+            metadata = link.get("metadata") or {}
+            if mark := metadata.get(MARK_METADATA_KEY):
+                yield mark, {k: link.get(k) for k in ("id", "object", "url", "active")} | {"metadata": metadata}
 
     def write(self, inputs: dict[str, Any], key: ActionKey) -> Any:
         client = self.hook.get_conn().v1

@@ -122,3 +122,27 @@ def test_bad_input_is_refused_without_any_request(stripe_server, make_context, k
     with pytest.raises(StripeInputError, match=message):
         StripeCreatePaymentLinkOperator(task_id="link", **kwargs).execute(make_context())
     assert stripe_server.requests == []
+
+
+def test_a_batch_reads_the_accounts_links_once_for_all_its_orders(stripe_client, stripe_server, make_context):
+    """Stripe finds payment links by no metadata: a batch of 5 orders reads the 3 pages of links once (13 reads order by order)."""
+    for n in range(230):  # links of the account made elsewhere, and by this action for other orders
+        StripeCreatePaymentLinkOperator(task_id="link", order_id=f"old-{n}", amount=500).execute(make_context())
+    done_before = StripeCreatePaymentLinkOperator(task_id="link", order_id="deal-3", amount=700).execute(make_context())
+    stripe_server.advance_clock(days=2)  # past Stripe's 24 h key window: only the mark can find deal-3's link
+    seen = len(stripe_server.requests)
+
+    op = StripeCreatePaymentLinkOperator(
+        task_id="link", order_id="{{ obj.order }}", amount="{{ obj.amount }}", stripe_object=[]
+    )
+    op.stripe_object = [{"id": f"deal-{n}", "order": f"deal-{n}", "amount": 700} for n in range(1, 6)]
+    context = make_context()
+    op.render_template_fields(context)
+    results = op.execute(context)
+
+    during = stripe_server.requests[seen:]
+    lists = [r for r in during if r["method"] == "GET" and r["path"] == "/v1/payment_links"]
+    assert len(lists) == 3  # 231 links, 100 a page: one reading for the batch
+    assert [r["already_done"] for r in results] == [False, False, True, False, False]
+    assert results[2]["id"] == done_before["id"]
+    assert len([r for r in during if r["method"] == "POST" and r["path"] == "/v1/payment_links"]) == 4
