@@ -1,4 +1,4 @@
-"""Child processes of the demo: each in its own process group, ended with the demo however it ends.
+"""Child processes of the demo (and of the distributed tests' clusters): each in its own process group, ended with its parent however it ends.
 
 On Linux every child asks the kernel for SIGTERM when the demo dies (``prctl(PR_SET_PDEATHSIG)``,
 kept across ``exec``), so a killed demo leaves no Airflow behind; :meth:`Child.stop` ends the
@@ -119,14 +119,14 @@ class Child:
         psutil.wait_procs(stragglers, timeout=5)
 
 
-def start(name: str, args: Sequence[str], *, env: dict[str, str], cwd: Path, log_path: Path) -> Child:
-    """Start ``python <args>`` in its own session, its output to ``log_path``; it dies with the demo."""
+def spawn(args: Sequence[str], *, env: dict[str, str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``python <args>`` in its own session, its output to ``log_path``; it dies with this process."""
     command = [sys.executable, *args]
     if sys.platform == "linux":
         command = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             env=env,
             cwd=cwd,
@@ -135,7 +135,11 @@ def start(name: str, args: Sequence[str], *, env: dict[str, str], cwd: Path, log
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Child(name=name, log_path=log_path, process=process)
+
+
+def start(name: str, args: Sequence[str], *, env: dict[str, str], cwd: Path, log_path: Path) -> Child:
+    """:func:`spawn` ``python <args>`` as the named :class:`Child`."""
+    return Child(name=name, log_path=log_path, process=spawn(args, env=env, cwd=cwd, log_path=log_path))
 
 
 def finish(child: Child, *, timeout: float) -> None:

@@ -17,80 +17,36 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
-# Runs ``python -m airflow <args>`` after asking the kernel to SIGTERM it when the test process dies
-# (prctl PR_SET_PDEATHSIG = 1 survives exec); exits at once if the test process is already gone.
-_LAUNCHER = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
-    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
-    "os.execv(sys.executable, [sys.executable, '-m', 'airflow', *sys.argv[2:]])\n"
-)
+from demo import processes
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+free_port = processes.free_port
 
 
 def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Call ``check`` until it returns something truthy, and return that; raise ``TimeoutError`` naming ``what``.
-
-    Connection errors count as "not yet"; any other exception (e.g. a component died) ends the wait.
-    """
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = check()
-        except (httpx.HTTPError, OSError) as exc:
-            last_error, result = exc, None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error!r})")
-        time.sleep(interval)
+    """:func:`demo.processes.wait_until`, with the REST API's connection errors also counting as "not yet"."""
+    return processes.wait_until(
+        check, timeout=timeout, what=what, interval=interval, ok_errors=(httpx.HTTPError, OSError)
+    )
 
 
 @dataclass
-class Component:
-    """One ``airflow`` process, its home and its combined stdout/stderr log."""
+class Component(processes.Child):
+    """One ``airflow`` process in its own home (a :class:`demo.processes.Child`: it dies with the tests)."""
 
-    name: str
-    home: Path
-    log_path: Path
-    process: subprocess.Popen | None = None
-    seen: dict[int, psutil.Process] = field(default_factory=dict)
+    home: Path = Path()
     one_shot: bool = False  # a command run to completion (``db migrate``, ``backfill create``), not a service
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def remember_descendants(self) -> None:
-        """Note the component's process tree, to end stragglers that leave its process group."""
-        if not self.running():
-            return
-        try:
-            root = psutil.Process(self.process.pid)
-            for proc in [root, *root.children(recursive=True)]:
-                self.seen.setdefault(proc.pid, proc)
-        except psutil.Error:
-            pass
 
 
 class AirflowCluster:
@@ -161,18 +117,10 @@ class AirflowCluster:
         return {**self._env, "AIRFLOW_HOME": str(home)}
 
     # -- processes ----------------------------------------------------------------------------------
-    def _component(self, name: str) -> Component:
+    def _home(self, name: str) -> Path:
         home = self.root / name
         home.mkdir(parents=True, exist_ok=True)
-        component = Component(name=name, home=home, log_path=self.root / f"{name}.log")
-        self.components[name] = component
-        return component
-
-    @staticmethod
-    def _command(args: tuple[str, ...]) -> list[str]:
-        if sys.platform == "linux":
-            return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args]
-        return [sys.executable, "-m", "airflow", *args]
+        return home
 
     def run(self, name: str, *args: str, timeout: float = 300) -> None:
         """Run a one-shot ``airflow`` command (e.g. ``db migrate``) to completion; raise on failure."""
@@ -191,17 +139,10 @@ class AirflowCluster:
 
     def start(self, name: str, *args: str) -> Component:
         """Start a long-running ``airflow`` component in its own session and home."""
-        component = self._component(name)
-        with component.log_path.open("wb") as out:
-            component.process = subprocess.Popen(
-                self._command(args),
-                env=self.env(component.home),
-                cwd=component.home,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        home, log_path = self._home(name), self.root / f"{name}.log"
+        process = processes.spawn(["-m", "airflow", *args], env=self.env(home), cwd=home, log_path=log_path)
+        component = Component(name=name, log_path=log_path, process=process, home=home)
+        self.components[name] = component
         return component
 
     def assert_running(self) -> None:
@@ -218,10 +159,10 @@ class AirflowCluster:
     def stop(self, grace: float = 20.0) -> None:
         """End every component: SIGTERM to all process groups, SIGKILL after ``grace``, then stragglers."""
         started = time.monotonic()
-        live = [c for c in self.components.values() if c.process is not None]
+        live = list(self.components.values())
         for component in live:
             component.remember_descendants()
-            _signal_group(component.process.pid, signal.SIGTERM)
+            component.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for component in live:
             self.stop_component(component, wait=max(0.1, deadline - time.monotonic()))
@@ -229,24 +170,8 @@ class AirflowCluster:
 
     @staticmethod
     def stop_component(component: Component, wait: float = 10.0) -> None:
-        """Wait up to ``wait`` for the component to end, then kill its group and any descendant it had."""
-        component.remember_descendants()
-        try:
-            component.process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            pass
-        _signal_group(component.process.pid, signal.SIGKILL)
-        try:
-            component.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        stragglers = [proc for proc in component.seen.values() if _alive(proc)]
-        for proc in stragglers:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(stragglers, timeout=5)
+        """End the component (a SIGTERM, ``wait`` seconds, then SIGKILL), and any descendant it had."""
+        component.stop(grace=wait)
 
     def logs(self, tail: int = 12_000) -> str:
         """Every component's log, then every task log they wrote (the last ``tail`` characters of each)."""
@@ -288,16 +213,11 @@ class AirflowCluster:
             return False
         return httpx.get(f"{self.api_url}/execution/health", timeout=60).status_code == 200
 
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    def unpause(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait for the DAG processor to serialize ``dag_id``, then unpause it (a paused DAG's runs wait)."""
+        wait_until(
+            lambda: self.api("GET", f"/dags/{dag_id}").status_code == 200,
+            timeout=timeout,
+            what=f"the DAG processor to serialize {dag_id}",
+        )
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()

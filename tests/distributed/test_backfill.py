@@ -182,16 +182,6 @@ def backfill_cluster(
     )
 
 
-def _unpause(cluster: AirflowCluster, dag_id: str) -> None:
-    """Wait for the DAG processor to serialize the DAG, then unpause it (a paused DAG's backfill runs wait)."""
-    wait_until(
-        lambda: cluster.api("GET", f"/dags/{dag_id}").status_code == 200,
-        timeout=120,
-        what=f"the DAG processor to serialize {dag_id}",
-    )
-    cluster.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-
-
 def _backfill(cluster: AirflowCluster, name: str, dag_id: str, *options: str) -> dict[str, Any]:
     """``airflow backfill create`` over the thirteen weeks, as an operator runs it; wait until it completes."""
     before = {b["id"] for b in _backfills(cluster, dag_id)}
@@ -282,7 +272,7 @@ def test_r6_backfill_mails_each_overdue_invoice_once_in_its_week_and_a_reprocess
 ):
     cluster, server, sink = backfill_cluster, module_stripe_server, module_smtp_sink
     started = time.monotonic()
-    _unpause(cluster, R6)
+    cluster.unpause(R6)
     mails_before, writes_before = len(sink.messages), len(server.write_requests())
 
     _backfill(cluster, "backfill-r6", R6, "--max-active-runs", "4")
@@ -337,7 +327,7 @@ def test_r5_backfill_duns_each_failed_renewal_once_in_its_week_and_a_reprocess_w
     cluster, server = backfill_cluster, module_stripe_server
     client = server.client()
     started = time.monotonic()
-    _unpause(cluster, R5)
+    cluster.unpause(R5)
     writes_before = len(server.write_requests())
 
     _backfill(cluster, "backfill-r5", R5, "--max-active-runs", "4", "--dag-run-conf", json.dumps(R5_CONF))

@@ -140,12 +140,7 @@ def test_dunning_on_celery_ends_as_dag_test_on_sqlite(
 
     cluster = celery_cluster
     started = time.monotonic()
-    wait_until(
-        lambda: cluster.api("GET", f"/dags/{DAG_ID}").status_code == 200,
-        timeout=120,
-        what=f"the DAG processor to serialize {DAG_ID}",
-    )
-    cluster.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+    cluster.unpause(DAG_ID)
     on_celery, conf = seed(module_stripe_server)
     in_process, conf_too = seed(stripe_server)
     assert conf_too == conf  # the same moments on both servers

@@ -68,12 +68,7 @@ def test_pay_per_lead_runs_on_celery_workers(celery_cluster, module_stripe_serve
     started = time.monotonic()
 
     # the DAG processor parsed the DAG file into the database; unpause and trigger two leads
-    wait_until(
-        lambda: cluster.api("GET", f"/dags/{DAG_ID}").status_code == 200,
-        timeout=120,
-        what=f"the DAG processor to serialize {DAG_ID}",
-    )
-    cluster.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+    cluster.unpause(DAG_ID)
     for run_id, lead in LEADS.items():
         conf = {"customer_id": customer.id, "amount": lead["amount"], "description": lead["description"]}
         response = cluster.api(
