@@ -181,7 +181,15 @@ def resolve_window(
                 start, why = previous, "the run's data interval is empty: since the previous successful run's end"
             else:
                 start = end - int(lookback.total_seconds())
-                why = f"the run's data interval is empty and no earlier successful run: the last {lookback}"
+                if getattr(dag_run, "logical_date", None) is None:
+                    # Airflow looks up "the previous successful run" by logical date: a run triggered
+                    # without one (the REST API's "logical_date": null) has none, whatever ran before.
+                    why = (
+                        f"the run has no logical date, so Airflow names no previous successful run: the last "
+                        f"{_span(lookback)} (give since in the run's conf, or a logical date, to choose)"
+                    )
+                else:
+                    why = f"the run's data interval is empty and no earlier successful run: the last {_span(lookback)}"
         else:
             why = "the run's data interval is empty"
     if explicit:
@@ -191,6 +199,16 @@ def resolve_window(
             f"since ({iso(start)}) must be before until ({iso(end)}): the window [since, until) is empty"
         )
     return Window(start, end), why
+
+
+def _span(length: timedelta) -> str:
+    """``6 hours``, ``1 day``, ``90 minutes``: a lookback as a log line says it."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
 
 
 def _moment(value: Any) -> int | None:

@@ -74,14 +74,19 @@ def test_an_empty_interval_starts_at_the_previous_successful_runs_end():
 
 def test_an_empty_interval_without_an_earlier_run_looks_back():
     moment = datetime(2026, 1, 2, tzinfo=UTC)
-    window, why = resolve_window(_context(moment, moment), lookback=timedelta(hours=6))
+    window, why = resolve_window(_context(moment, moment, logical_date=moment), lookback=timedelta(hours=6))
     assert window == Window(JAN1 + DAY - 6 * 3600, JAN1 + DAY)
-    assert "the last 6:00:00" in why
+    assert why == "the run's data interval is empty and no earlier successful run: the last 6 hours"
 
 
-def test_a_run_without_logical_date_ends_its_window_at_run_after():
+def test_a_run_without_logical_date_ends_its_window_at_run_after_and_says_why_it_looks_back():
     ctx = _context(run_after=datetime(2026, 1, 2, tzinfo=UTC))
-    assert resolve_window(ctx)[0] == Window(JAN1, JAN1 + DAY)
+    window, why = resolve_window(ctx)
+    assert window == Window(JAN1, JAN1 + DAY)
+    assert why == (
+        "the run has no logical date, so Airflow names no previous successful run: the last 1 day "
+        "(give since in the run's conf, or a logical date, to choose)"
+    )
 
 
 def test_a_window_that_ends_before_it_starts_is_refused():
