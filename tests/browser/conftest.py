@@ -4,17 +4,26 @@ The browser is Debian's ``chromium`` driven by Debian's ``chromium-driver`` thro
 browser is downloaded (Selenium's own manager is never reached, as the driver's path is given).
 Screenshots land in ``tests/browser/artifacts/`` (ignored by git; CI keeps the folder), one file
 per check, named for what it shows.
+
+What the UI shows comes from the demo's stack (:func:`demo_with`): the local Stripe server and SMTP
+sink, a seeded account and a real Airflow, with some of the demo's recipes run to their end.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from demo import plan
+from demo.seed import Account, seed_account
+from demo.stack import Stack, StackOptions
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -83,3 +92,45 @@ def log_in(driver: Any, api_url: str, user: str, password: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "input[type='password']").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
     wait.until(lambda d: "/auth/login" not in d.current_url)
+
+
+@dataclass
+class DemoUi:
+    """
+    The demo's stack after some of its recipes ran: what a browser test looks at.
+
+    :param stack: the running stack (``stack.api_url`` is the UI, ``stack.api`` its REST API)
+    :param account: what was seeded on the local Stripe server
+    :param outcomes: every finished run of the recipes run (state, note, summary)
+    """
+
+    stack: Stack
+    account: Account
+    outcomes: list[plan.RunOutcome]
+
+    def log_in(self, driver: Any) -> None:
+        """Log ``driver`` in as the demo's user."""
+        log_in(driver, self.stack.api_url, self.stack.api.user, self.stack.password)
+
+
+@contextmanager
+def demo_with(home: Path, codes: Collection[str]) -> Iterator[DemoUi]:
+    """The demo's stack in ``home`` with the recipes ``codes`` (R1 …) run as the demo runs them.
+
+    Every recipe in ``dags/`` is parsed and listed, but only ``codes`` are run, to keep a test
+    module short. The stack is stopped on the way out, also when starting it failed.
+    """
+    stack = Stack(StackOptions(home=home, api_port=0))
+    try:
+        stack.start_servers()
+        account = seed_account(stack.stripe_client(), stack.stripe_url)
+        stack.start_airflow()
+        stack.create_pool()
+        recipes = plan.recipes(account)
+        stack.wait_for_dags([r.dag_id for r in recipes])
+        chosen = [r for r in recipes if r.code in codes]
+        plan.start_runs(stack, chosen)
+        outcomes = plan.wait_for_runs(stack, chosen, lambda outcome: None, lambda done, total: None)
+        yield DemoUi(stack, account, outcomes)
+    finally:
+        stack.stop()
