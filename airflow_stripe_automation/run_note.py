@@ -6,7 +6,7 @@ listener, which Airflow calls in the scheduler (or in ``dag.test()``) when a run
 writes it into the note, in the same database transaction that ends the run. The run page of
 the UI shows the note; ``GET /api/v2/dags/{dag_id}/dagRuns/{run_id}`` returns it as ``note``.
 
-The UI's list of runs shows a note's first line only, so the note starts with the counts on one line
+The run page's header shows a note's first line only, so the note starts with the counts on one line
 (``Stripe: 2 charged ($65.00), 1 failed · 3 mailed``); the heading and one line per action follow.
 A note someone wrote by hand is kept, between the counts and the details; a later summary (a
 cleared and re-run run) replaces only the earlier summary's lines. Runs of DAGs without a summary
