@@ -35,6 +35,7 @@ def get_provider_info() -> dict:
                         "delay",
                         "dunning",
                         "email",
+                        "events",
                         "invoices",
                         "payment_links",
                         "refunds",
@@ -58,6 +59,7 @@ def get_provider_info() -> dict:
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": [
+                    "airflow_stripe_automation.triggers.events",
                     "airflow_stripe_automation.triggers.objects",
                     "airflow_stripe_automation.triggers.wait_until",
                 ],

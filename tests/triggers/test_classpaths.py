@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from airflow.sdk._shared.module_loading import import_string
 
-from airflow_stripe_automation.finders import CustomerCreatedFinder
+from airflow_stripe_automation.finders import CustomerCreatedFinder, EarlyFraudWarningFinder
+from airflow_stripe_automation.triggers.events import StripeEventsTrigger
 from airflow_stripe_automation.triggers.objects import StripeObjectsTrigger
 from airflow_stripe_automation.triggers.wait_until import WaitUntilTrigger
 
 TRIGGERS = [
     StripeObjectsTrigger(finder=CustomerCreatedFinder().to_dict(), window_start=100, window_end=200),
     WaitUntilTrigger(moment=1234.5, state={"attempts": 1}),
+    StripeEventsTrigger(finder=EarlyFraudWarningFinder().to_dict(), poll_interval=5, since=100),
 ]
 
 
