@@ -16,6 +16,14 @@ The DAG a recipe gives is what a Python DAG would spell out by hand:
   recipe says; :mod:`airflow_stripe_automation.batches`), each mapped task working through one
   batch object by object — unless a step's class can only act on one object at a time (it sets
   ``batchable = False``), when each object gets its own mapped task.
+* ``trigger: {type: <sensor>, mode: events}`` — event-driven: no schedule and no sensor; the DAG is
+  scheduled on an asset (``stripe://events/<dag id>``) that a
+  :class:`~airflow_stripe_automation.triggers.events.StripeEventsTrigger` in the triggerer feeds,
+  one asset event per Stripe event of the sensor's kind (polled every ``trigger.poll_interval``
+  seconds, 10 by default), and the trigger's task (same id) is a
+  :class:`~airflow_stripe_automation.operators.events.StripeTriggeringObjectsOperator` handing on
+  the run's objects, filtered by ``with.condition``, in batches of ``with.batch_size``. The steps
+  are built as for the sweep, so the same ``action_id`` acts once per object in both forms.
 * Steps run in order, each after the one before it, or after the steps its ``after:`` names
   (``after: []``: at the start). A Stripe step with a ``condition`` in ``with:`` is skipped when its
   ``stripe_object`` does not meet it; a ``continue_if`` step skips itself — and so the steps after
@@ -134,6 +142,7 @@ class _Builder:
         # Where the trigger's object exists (`obj` by default, `steps.<trigger id>`): the steps of a
         # sensor-triggered recipe, in its task group.
         self.has_trigger_object = not self.external and not self.ungrouped
+        self.events = not self.external and trigger.get("mode") == "events"
 
     # -- checking, before anything is built ----------------------------------------------------
 
@@ -453,7 +462,7 @@ class _Builder:
         kwargs: dict[str, Any] = {
             "dag_id": dag_id,
             "description": mask_secrets(data["description"]) if data.get("description") else None,
-            "schedule": self._schedule(),
+            "schedule": self._events_schedule(dag_id) if self.events else self._schedule(),
             "start_date": self._start_date(),
             "catchup": data.get("catchup", False),
             "tags": tags,
@@ -527,12 +536,44 @@ class _Builder:
             f"```yaml\n{self.recipe.source.rstrip()}\n```\n"
         ).lstrip()
 
+    def _events_schedule(self, dag_id: str) -> list[Any]:
+        """``mode: events``: the asset the Stripe events watcher feeds, the sensor's finder watching."""
+        from airflow_stripe_automation.finders import Finder, FinderError
+        from airflow_stripe_automation.operators.events import DEFAULT_POLL_INTERVAL, stripe_events_asset
+
+        trigger = self.data["trigger"]
+        if self.data.get("schedule") is not None:
+            self._problem(
+                ("schedule",), "a recipe with trigger mode 'events' runs on each Stripe event: remove 'schedule'"
+            )
+        # The finder's own filters (not the condition: it is templated, and the trigger renders nothing).
+        given = trigger.get("with") or {}
+        try:
+            finder = Finder.from_dict({"name": trigger["type"], "params": {}})
+            params = {k: given[k] for k in finder.params() if k in given and k != "condition"}
+            finder = Finder.from_dict({"name": trigger["type"], "params": params})
+        except FinderError as err:
+            self._problem(("trigger", "mode"), f"trigger {trigger['type']!r} cannot watch events: {err}")
+            return []
+        if not finder.event_types:
+            self._problem(("trigger", "mode"), f"{finder.what} are not found through Stripe events: use mode 'sweep'")
+            return []
+        interval = trigger.get("poll_interval", DEFAULT_POLL_INTERVAL)
+        return [stripe_events_asset(dag_id, finder, poll_interval=interval)]
+
     def _build_trigger(self, cls: type[Any], steps: list[_Step]) -> Any:
         trigger = self.data["trigger"]
+        if self.events:
+            from airflow_stripe_automation.operators.events import StripeTriggeringObjectsOperator
+
+            cls = StripeTriggeringObjectsOperator
+        accepted, _ = _signature(cls)
         accepted, _ = _signature(cls)
         kwargs = {
             name: self._argument(value, obj=None, outputs={}, name=name)
             for name, value in (trigger.get("with") or {}).items()
+            # events mode: the sensor's other arguments (its window, its wait) have no meaning there
+            if not self.events or name in accepted
         }
         if (
             "batch_size" in accepted

@@ -232,7 +232,7 @@ def schema_problems(recipe: Recipe) -> list[Problem]:
 
 
 # Fields a `false` subschema forbids: on an external trigger, on a condition, on an action.
-_NOT_FOR_EXTERNAL: tuple[str, ...] = ("id", "name", "group", "with")
+_NOT_FOR_EXTERNAL: tuple[str, ...] = ("id", "name", "group", "with", "mode", "poll_interval")
 _NOT_FOR_GATE: tuple[str, ...] = ("with",)
 _NOT_FOR_ACTION: tuple[str, ...] = ("object", "if")
 

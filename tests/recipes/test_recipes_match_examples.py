@@ -21,6 +21,8 @@ PAIRS = {
     "invoice_paid_tracking": "stripe_invoice_paid_tracking",
     "invoice_from_order": "stripe_invoice_from_order",
     "sync_customer_details": "stripe_sync_customer_details",
+    # the event-driven forms (trigger mode: events), beside their sweeps
+    "early_fraud_warning_events": "stripe_early_fraud_warning_events",
 }
 
 
