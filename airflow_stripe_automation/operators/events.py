@@ -87,13 +87,15 @@ class StripeTriggeringObjectsOperator(BaseOperator):
         for asset_events in context["triggering_asset_events"].values():
             for asset_event in asset_events:
                 payload = (asset_event.extra or {}).get("payload") or {}
-                obj = payload.get("object")
-                if payload.get("status") != "success" or not isinstance(obj, dict) or not obj.get("id"):
+                if payload.get("status") != "success":
                     continue
-                events += 1
-                # Oldest first by the event's second: a later event's snapshot replaces an earlier one.
-                latest.pop(obj["id"], None)
-                latest[obj["id"]] = obj
+                for obj in payload.get("objects") or ():
+                    if not isinstance(obj, dict) or not obj.get("id"):
+                        continue
+                    events += 1
+                    # Oldest first: a later event's snapshot of the object replaces an earlier one.
+                    latest.pop(obj["id"], None)
+                    latest[obj["id"]] = obj
         objects = [obj for obj in latest.values() if condition is None or conditions.evaluate(condition, obj)]
         self.log.info("%d Stripe event(s) in this run: %d object(s) to act on.", events, len(objects))
         size = size or max(len(objects), 1)

@@ -21,18 +21,25 @@ if TYPE_CHECKING:
 
 #: The key of the cursor in the watched asset's state store.
 CURSOR_KEY = "stripe_events_cursor"
+#: Stripe events per TriggerEvent (one asset event): a poll's matches go in as few asset events as this allows.
+BATCH = 100
 
 
 class StripeEventsTrigger(BaseEventTrigger):
     """
-    Watch Stripe's Events API for a finder's event types and yield one event per matching Stripe event; never writes.
+    Watch Stripe's Events API for a finder's event types and yield the matching events of each poll; never writes.
 
     Meant for an :class:`~airflow.sdk.AssetWatcher`: each :class:`TriggerEvent` becomes an asset
-    event, whose ``extra["payload"]`` is ``{"status": "success", "event": evt_…, "type": …,
-    "created": …, "object": summary}`` — the object's summary as the finder (and so the sweep's
-    sensor) gives it: ids and the fields the actions read, never the whole Stripe object, as asset
-    events live in the metadata DB. An object the finder does not keep (a warning no longer
-    actionable, a payment below the condition's amount) yields nothing.
+    event, whose ``extra["payload"]`` is ``{"status": "success", "events": [evt_…], "objects":
+    [summary, …]}`` — the matches of one poll (up to :data:`BATCH`, oldest first), each object's
+    summary as the finder (and so the sweep's sensor) gives it: ids and the fields the actions read,
+    never the whole Stripe object, as asset events live in the metadata DB. An object the finder
+    does not keep (a warning no longer actionable) yields nothing.
+
+    One asset event per poll rather than per Stripe event: Airflow 3.3's scheduler, creating an
+    asset-triggered run, deletes the DAG's asset queue row by key, so asset events stored between
+    its read and that delete start no run of their own (they wait for the next asset event's run).
+    A burst of events stored a few milliseconds apart hit that window; one per poll, 10 s apart, does not.
 
     **The cursor** — the ``created`` second of the newest event yielded and the ids yielded at that
     second (Stripe lists by second, newest first, so ids alone cannot order them) — is kept in the
@@ -120,11 +127,17 @@ class StripeEventsTrigger(BaseEventTrigger):
                 return
             else:
                 events, cursor = found
-                for payload in events:
-                    self.log.info(
-                        "Stripe event %s (%s): %s", payload["event"], payload["type"], payload["object"]["id"]
+                for start in range(0, len(events), BATCH):
+                    batch = events[start : start + BATCH]
+                    for event in batch:
+                        self.log.info("Stripe event %s (%s): %s", event["event"], event["type"], event["object"]["id"])
+                    yield TriggerEvent(
+                        {
+                            "status": "success",
+                            "events": [e["event"] for e in batch],
+                            "objects": [e["object"] for e in batch],
+                        }
                     )
-                    yield TriggerEvent(payload)
             await asyncio.sleep(self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER))
 
     async def _load_cursor(self) -> dict[str, Any] | None:

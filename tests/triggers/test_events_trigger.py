@@ -38,14 +38,19 @@ class Running:
 
     def __init__(self, trigger: StripeEventsTrigger) -> None:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.payloads: list[dict[str, Any]] = []  # one per TriggerEvent (asset event)
         self.task = asyncio.create_task(self._consume(trigger))
 
     async def _consume(self, trigger: StripeEventsTrigger) -> None:
         async for event in trigger.run():
-            await self.queue.put(event.payload)
+            self.payloads.append(event.payload)
+            if "objects" not in event.payload:  # an error
+                await self.queue.put(event.payload)
+            for obj, event_id in zip(event.payload.get("objects", ()), event.payload.get("events", ()), strict=True):
+                await self.queue.put({"event": event_id, "object": obj})
 
     async def take(self, count: int) -> list[dict[str, Any]]:
-        """The next ``count`` payloads (a generous timeout: nothing races a window)."""
+        """The next ``count`` Stripe events, ``{"event": id, "object": summary}`` (a generous timeout: nothing races a window)."""
         return [await asyncio.wait_for(self.queue.get(), timeout=30) for _ in range(count)]
 
     async def nothing_more(self, wait: float = 0.5) -> bool:
@@ -82,12 +87,13 @@ def test_each_matching_event_is_yielded_once_oldest_first_with_the_objects_summa
         third = fraud_warning(stripe_server, stripe_client, amount=700)
         got += await events.take(1)
         await events.stop()
-        return got, quiet, third
+        return got, quiet, third, events.payloads
 
-    got, quiet, third = asyncio.run(scenario())
+    got, quiet, third, events_seen = asyncio.run(scenario())
     assert [p["object"]["id"] for p in got] == [first["id"], second["id"], third["id"]]
     assert quiet  # the first two were yielded once, not on every poll
-    assert {p["type"] for p in got} == {"radar.early_fraud_warning.created"}
+    # one asset event per poll: the two found by the first poll together, the third alone
+    assert [len(p["objects"]) for p in events_seen] == [2, 1]
     created = {e["data"]["object"]["id"]: e for e in stripe_server.events("radar.early_fraud_warning.created")}
     assert [p["event"] for p in got] == [created[p["object"]["id"]]["id"] for p in got]
     # the summary the sweep's sensor hands on: the charge the refund step reads, no whole object
