@@ -22,7 +22,10 @@ PAIRS = {
     "invoice_from_order": "stripe_invoice_from_order",
     "sync_customer_details": "stripe_sync_customer_details",
     # the event-driven forms (trigger mode: events), beside their sweeps
+    "personalize_orders_events": "stripe_personalize_orders_events",
+    "tag_valuable_customers_events": "stripe_tag_valuable_customers_events",
     "early_fraud_warning_events": "stripe_early_fraud_warning_events",
+    "cancellation_confirmation_events": "stripe_cancellation_confirmation_events",
 }
 
 
