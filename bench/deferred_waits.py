@@ -112,6 +112,13 @@ def make_triggers(scenario: str, count: int, poll: float) -> list[Any]:
     ]
 
 
+def with_ids(triggers: list[Any], first: int = 1) -> list[Any]:
+    """Give each trigger an id, as the triggerer does before running it (its row in the metadata DB)."""
+    for i, trigger in enumerate(triggers):
+        trigger.trigger_id = first + i
+    return triggers
+
+
 # -- in process: one scenario in a fresh Python process ---------------------------------------------
 
 
@@ -160,7 +167,7 @@ async def in_process(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
     events: list[Any] = []
     gc.collect()
     out: dict[str, Any] = {"rss_before": rss_kb(), "fds_before": open_fds()}
-    tasks = [asyncio.create_task(run_trigger(t, events)) for t in make_triggers(scenario, count, args.poll)]
+    tasks = [asyncio.create_task(run_trigger(t, events)) for t in with_ids(make_triggers(scenario, count, args.poll))]
     began = time.monotonic()
     if scenario == "sensor":
         while polls.finished < count:

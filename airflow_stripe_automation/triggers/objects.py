@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import random
+import hashlib
+import json
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,8 +16,9 @@ from airflow_stripe_automation.finders import Finder, FinderError, Found, Stripe
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.windows import Window
 
-#: Each pause between polls is the poll interval times a random factor within this fraction of 1.
-POLL_JITTER = 0.1
+#: The golden ratio's fractional part. Consecutive integers times it, mod 1, fall almost evenly over
+#: [0, 1) however many there are (a Weyl sequence; the three-gap theorem): so do consecutive trigger ids.
+_SPREAD = (math.sqrt(5) - 1) / 2
 
 
 class StripeObjectsTrigger(BaseTrigger):
@@ -35,9 +38,14 @@ class StripeObjectsTrigger(BaseTrigger):
     - Stripe's clock (needed to choose between events and lists) is read once, or not at all when
       the sensor passes its ``clock_lead``: one request a poll (see
       :class:`~airflow_stripe_automation.finders.StripeClock`);
-    - each pause is the poll interval give or take :data:`POLL_JITTER` (±10 %, uniformly), so
-      triggers started together drift apart instead of polling in step; on average the interval is
-      as asked.
+    - each trigger polls at its own :meth:`phase` of every interval, on the wall clock: the moments
+      ``phase + k × poll_interval``. The phase comes from the trigger's id in the metadata DB
+      (consecutive ids are spread almost evenly over the interval), so a thousand sensors that
+      deferred together, or that a restarted triggerer picks up together, poll about
+      ``1000 / poll_interval`` times a second instead of all at once, and each polls exactly once an
+      interval. The first poll waits for the trigger's first moment too (at most one interval): the
+      sensor checked the window just before it deferred. Only with ``wait_for_match`` off, where
+      the first answer is the answer, is the first poll at once.
 
     Transient errors (rate limits, connection errors, 5xx) are logged and the next poll tries again;
     any other error ends the wait with an ``error`` event. Only the connection id is serialised,
@@ -113,6 +121,8 @@ class StripeObjectsTrigger(BaseTrigger):
             return
 
         clock = StripeClock(self.clock_lead)
+        if self.wait_for_match:
+            await asyncio.sleep(self.pause(time.time()))
         polls = 0
         while True:
             polls += 1
@@ -160,13 +170,35 @@ class StripeObjectsTrigger(BaseTrigger):
                 return
             await asyncio.sleep(self.pause(now))
 
+    def phase(self) -> float:
+        """
+        Seconds into each poll interval (counted from the unix epoch) at which this trigger polls.
+
+        From the trigger's id, which the triggerer sets before it runs the trigger (a row of the
+        metadata DB: unique, kept across triggerer restarts). A trigger without one (run outside a
+        triggerer) takes a hash of its kwargs: as stable, but only randomly spread.
+        """
+        trigger_id = getattr(self, "trigger_id", None)
+        if isinstance(trigger_id, int):
+            fraction = (trigger_id * _SPREAD) % 1.0
+        else:
+            kwargs = json.dumps(self.serialize()[1], sort_keys=True, default=str).encode()
+            fraction = int.from_bytes(hashlib.sha256(kwargs).digest()[:8], "big") / 2**64
+        return fraction * self.poll_interval
+
     def pause(self, now: float) -> float:
         """
-        Seconds to wait before the next poll: the interval ±:data:`POLL_JITTER`, never past the deadline.
+        Seconds to wait before the next poll: until this trigger's next moment, never past the deadline.
+
+        The next moment is the first ``phase + k × poll_interval`` after ``now``, so a poll that took
+        long does not push the later ones back, and the pause is never longer than the interval.
 
         :param now: the time (unix seconds) the pause starts
         """
-        pause = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+        if self.poll_interval <= 0:
+            return 0.0
+        phase = self.phase()
+        pause = (math.floor((now - phase) / self.poll_interval) + 1) * self.poll_interval + phase - now
         if self.deadline is not None:
             pause = min(pause, self.deadline - now)
         return max(pause, 0.0)

@@ -276,7 +276,7 @@ def test_a_deferred_sensor_reads_the_window_itself_once_its_trigger_fires(
     from airflow.sdk.exceptions import TaskDeferred
 
     t = now() - 2 * DAY
-    sensor = StripeCustomerCreatedSensor(task_id="waits", deferrable=True, batch_size=2, timeout=60)
+    sensor = StripeCustomerCreatedSensor(task_id="waits", deferrable=True, batch_size=2, timeout=60, poke_interval=0.5)
     ti = _XComRecorder()
     context = {**_context(t - 60, t + 60), "ti": ti}
     with pytest.raises(TaskDeferred) as deferred:

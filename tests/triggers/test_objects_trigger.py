@@ -101,14 +101,88 @@ async def test_reads_stripes_clock_once_not_on_every_poll(stripe_connection, str
         assert len(requests) == polls + expected  # one request a poll
 
 
-def test_pauses_between_polls_are_jittered_around_the_interval():
-    """Triggers started together drift apart: each pause is the interval ±10 %, never past the deadline."""
-    pauses = [_trigger(0, 1, poll_interval=60).pause(now=1000.0) for _ in range(200)]
+def test_a_thousand_triggers_poll_evenly_over_the_interval_not_together():
+    """Triggers picked up together (consecutive ids) spread their polls: each second of the minute gets its share."""
+    from collections import Counter
 
-    assert all(54 <= p <= 66 for p in pauses)
-    assert len(set(pauses)) > 100 and 58 < sum(pauses) / len(pauses) < 62
+    for first_id in (1, 48_211):  # wherever the metadata DB's ids have got to
+        triggers = [_trigger(0, 1, poll_interval=60) for _ in range(1000)]
+        for i, trigger in enumerate(triggers):
+            trigger.trigger_id = first_id + i
+        moments = [1_000_000.0 + t.pause(now=1_000_000.0) for t in triggers]
+
+        per_second = Counter(int(m) for m in moments)
+        assert len(per_second) == 60  # every second of the interval
+        assert max(per_second.values()) <= 18  # 1,000 / 60 = 16.7 on average; Stripe's test mode allows 25
+        assert max(moments) - 1_000_000.0 <= 60  # each polls within one interval
+
+
+def test_each_trigger_polls_once_an_interval_at_its_own_moment():
+    trigger = _trigger(0, 1, poll_interval=60)
+    trigger.trigger_id = 7
+    phase = trigger.phase()
+    assert 0 <= phase < 60
+
+    now, moments = 1_000_000.0, []
+    for took in (0.2, 3.0, 59.0, 130.0, 1.0):  # how long each poll took: a slow one skips the moments it missed
+        now += trigger.pause(now)
+        moments.append(now)
+        now += took
+    assert all(m % 60 == pytest.approx(phase, abs=1e-6) for m in moments)
+    assert [round(b - a) for a, b in zip(moments, moments[1:], strict=False)] == [60, 60, 60, 180]
+    assert 0 < trigger.pause(now=moments[0]) <= 60  # never 0, never longer than the interval
+
+    # the deadline still ends the wait on time
     assert _trigger(0, 1, poll_interval=60, deadline=1005.0).pause(now=1000.0) <= 5
     assert _trigger(0, 1, poll_interval=60, deadline=900.0).pause(now=1000.0) == 0
+
+
+def test_a_trigger_outside_a_triggerer_takes_its_phase_from_its_kwargs():
+    """No id (run by hand, or by a test): the phase is a hash of what the trigger is, stable across a restart."""
+    from airflow.sdk.serde import deserialize, serialize
+
+    trigger = _trigger(0, 1, poll_interval=60, deadline=1234.5)
+    classpath, kwargs = trigger.serialize()
+    rebuilt = StripeObjectsTrigger(**deserialize(serialize(kwargs)))
+
+    assert rebuilt.phase() == trigger.phase()
+    assert len({_trigger(0, 1, poll_interval=60, deadline=1234.5 + i).phase() for i in range(50)}) == 50
+
+
+async def test_a_deferred_trigger_first_polls_at_its_moment_not_at_once(
+    stripe_connection, stripe_server, stripe_client
+):
+    """The sensor checked just before deferring: the trigger's first poll waits for its moment in the interval."""
+    t = now() - DAY
+    with server_time(stripe_server, t):
+        customer(stripe_client)
+    trigger = _trigger(t, t + 1, poll_interval=3600)
+    trigger.trigger_id = next(i for i in range(1, 100) if _with_id(trigger, i).pause(time.time()) > 600)
+    before = len(stripe_server.requests)
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(_first_event(trigger), timeout=1.0)
+
+    assert len(stripe_server.requests) == before  # its moment is minutes away: no poll yet
+
+
+async def test_an_object_that_already_matches_fires_within_one_interval(
+    stripe_connection, stripe_server, stripe_client
+):
+    t = now() - DAY
+    with server_time(stripe_server, t):
+        inside = customer(stripe_client)
+    trigger = _trigger(t, t + 1, poll_interval=1.5)
+    trigger.trigger_id = 12
+
+    payload = await asyncio.wait_for(_first_event(trigger), timeout=60)  # generous: one interval is 1.5 s
+
+    assert (payload["status"], payload["polls"], payload["first"]) == ("success", 1, inside.id)
+
+
+def _with_id(trigger: StripeObjectsTrigger, trigger_id: int) -> StripeObjectsTrigger:
+    trigger.trigger_id = trigger_id
+    return trigger
 
 
 async def test_a_waiting_trigger_holds_no_connection_between_polls(stripe_connection, stripe_server):
@@ -193,7 +267,13 @@ async def test_without_wait_for_match_yields_an_empty_result_at_once(stripe_conn
 async def test_errors_end_the_wait_with_an_error_event(stripe_connection, stripe_server, kwargs, message):
     old = now() - 90 * DAY
     trigger = StripeObjectsTrigger(
-        **{"finder": CustomerCreatedFinder().to_dict(), "window_start": old, "window_end": old + DAY, **kwargs}
+        **{
+            "finder": CustomerCreatedFinder().to_dict(),
+            "window_start": old,
+            "window_end": old + DAY,
+            "poll_interval": 0.1,
+            **kwargs,
+        }
     )
 
     payload = await _first_event(trigger)
@@ -218,7 +298,7 @@ async def test_polls_without_blocking_the_event_loop(stripe_connection, stripe_s
             ticks += 1
 
     ticker = asyncio.create_task(other_trigger())
-    payload = await _first_event(_trigger(t, t + 1))
+    payload = await _first_event(_trigger(t, t + 1, poll_interval=0.1))
     ticker.cancel()
 
     assert payload["status"] == "success"
