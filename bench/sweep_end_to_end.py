@@ -29,6 +29,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,11 @@ def serve(recipe: str, count: int, rate_limit: float | None) -> None:
 # -- the runner process -------------------------------------------------------------------------
 
 
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def run(recipe: str, result_file: str) -> None:
     """The runner process (environment set by the caller): ``dag.test()`` once, then its figures."""
     from airflow.dag_processing.dagbag import DagBag
@@ -136,10 +142,44 @@ def run(recipe: str, result_file: str) -> None:
     from airflow.utils.session import create_session
 
     conf = json.loads(os.environ["BENCH_RUN_CONF"])
+    trace = os.environ.get("BENCH_TRACEMALLOC")
     dag = DagBag(dag_folder=str(REPO / "example_dags" / FILES[recipe])).dags[DAG_IDS[recipe]]
+    if trace:
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        frames = int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "1"))
+        if frames:
+            tracemalloc.start(frames)
+    series: list[tuple[float, int]] = []  # (seconds, RSS KB) every half second: where memory grows
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            series.append((round(time.perf_counter() - began, 1), _rss_kb()))
+
     began = time.perf_counter()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     dag_run = dag.test(run_conf=conf)
     wall = time.perf_counter() - began
+    done.set()
+    sampler.join()
+    if trace:
+        gc.collect()
+        if tracemalloc.is_tracing():
+            tracemalloc.take_snapshot().dump(f"{trace}.after")
+            tracemalloc.stop()
+        # What the process still holds, by type (gc's view: containers and objects, not strings):
+        # cheap, so it can be compared between sizes without tracing's slowdown.
+        held: dict[str, list[int]] = {}
+        for obj in gc.get_objects():
+            name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+            count_size = held.setdefault(name, [0, 0])
+            count_size[0] += 1
+            count_size[1] += sys.getsizeof(obj)
+        Path(f"{trace}.types.json").write_text(json.dumps(held))
     with create_session() as session:
         rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
         sizes = [len(json.dumps(row.value)) for row in rows]
@@ -152,6 +192,8 @@ def run(recipe: str, result_file: str) -> None:
                 "xcom_bytes": sum(sizes),
                 "xcom_largest": max(sizes, default=0),
                 "xcoms": len(sizes),
+                "rss_end_mb": _rss_kb() / 1024,
+                "rss_series": series,
             }
         )
     )
@@ -160,7 +202,9 @@ def run(recipe: str, result_file: str) -> None:
 # -- the orchestrator ---------------------------------------------------------------------------
 
 
-def measure(recipe: str, count: int, rate_limit: float | None, budget: float) -> dict[str, Any]:
+def measure(
+    recipe: str, count: int, rate_limit: float | None, budget: float, batch_size: int | None = None, trace: str = ""
+) -> dict[str, Any]:
     """One row: seed a server, run the DAG against it in a fresh process, collect both sides' figures."""
     me = [sys.executable, __file__]
     limit = ["--rate-limit", str(rate_limit)] if rate_limit else []
@@ -182,7 +226,8 @@ def measure(recipe: str, count: int, rate_limit: float | None, budget: float) ->
                 {"conn_type": "stripe", "password": "sk_test_bench", "extra": extra}
             ),
             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(ready["smtp"]),
-            "BENCH_RUN_CONF": json.dumps(ready["conf"]),
+            "BENCH_RUN_CONF": json.dumps({**ready["conf"], **({"batch_size": batch_size} if batch_size else {})}),
+            **({"BENCH_TRACEMALLOC": f"{trace}-{recipe}-{count}"} if trace else {}),
         }
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
         result_file = f"{home}/result.json"
@@ -227,6 +272,16 @@ def main() -> None:
     parser.add_argument("--recipes", default="r6,r8")
     parser.add_argument("--rate-limit", type=float, default=None)
     parser.add_argument("--budget", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="the run's batch_size (default: the DAG's)")
+    parser.add_argument(
+        "--tracemalloc",
+        metavar="PREFIX",
+        default="",
+        help="trace the runner's heap: snapshots before and after dag.test() to PREFIX-<recipe>-<count>.before/.after",
+    )
+    parser.add_argument(
+        "--save", metavar="PATH", default="", help="append each row's figures (with the RSS series) as a JSON line"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("RECIPE", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--run", nargs=2, metavar=("RECIPE", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -244,7 +299,11 @@ def main() -> None:
     print("|---" * 16 + "|")
     for recipe in args.recipes.split(","):
         for count in (int(n) for n in args.sizes.split(",")):
-            r = measure(recipe, count, args.rate_limit, args.budget or args.rate_limit or 10_000)
+            budget = args.budget or args.rate_limit or 10_000
+            r = measure(recipe, count, args.rate_limit, budget, args.batch_size, args.tracemalloc)
+            if args.save:
+                with open(args.save, "a") as saved:
+                    saved.write(json.dumps(r) + "\n")
             print(
                 f"| {recipe.upper()} | {count:,} | {r['state']} | {r['wall_s']:.1f} | {1000 * r['wall_s'] / count:.2f}"
                 f" | {r['peak_rss_mb']:.0f} | {r['xcom_bytes']:,} | {r['xcom_bytes'] / count:.0f}"
