@@ -13,7 +13,6 @@ from airflow_stripe_automation import conditions
 from airflow_stripe_automation.finders import PAGE, Finder, FinderError, stripe_now
 from airflow_stripe_automation.hooks.stripe import StripeHook
 from airflow_stripe_automation.objects import plain
-from airflow_stripe_automation.triggers.objects import POLL_JITTER
 from airflow_stripe_automation.windows import Window
 
 if TYPE_CHECKING:
@@ -21,6 +20,9 @@ if TYPE_CHECKING:
 
 #: The key of the cursor in the watched asset's state store.
 CURSOR_KEY = "stripe_events_cursor"
+#: Each pause between polls is the poll interval times a random factor within this fraction of 1: a
+#: watcher is one per DAG, so a little jitter keeps a few of them from polling in step.
+POLL_JITTER = 0.1
 #: Stripe events per TriggerEvent (one asset event): a poll's matches go in as few asset events as this allows.
 BATCH = 100
 
