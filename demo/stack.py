@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_stripe_automation.testing.smtp import airflow_connection as smtp_connection
+from airflow_stripe_automation.testing.sqlite import CONNECT_ARGS_PATH
 from demo import processes
 from demo.airflow_api import AirflowApi
 
@@ -143,6 +144,9 @@ class Stack:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "demo" / "passwords.json"),
             # the DB is in WAL mode (see start_airflow): reads never wait for a write
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            # a writer waits up to a minute for the lock, not 5 s (why: testing/sqlite.py)
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": CONNECT_ARGS_PATH,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": CONNECT_ARGS_PATH,
             "AIRFLOW__API__BASE_URL": self.api_url,
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": self.api_url.rsplit(":", 1)[1],

@@ -152,13 +152,16 @@ def during_grace_period(monkeypatch):
 def test_an_invoice_paid_during_the_grace_period_is_not_cancelled(
     run_dag, stripe_server, stripe_client, failed_renewal, during_grace_period
 ):
-    sub, invoice, _ = failed_renewal()
+    sub, invoice, failed_at = failed_renewal()
     during_grace_period(
         invoice.id, lambda: stripe_client.v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
     )
+    # The grace period starts when the retries end, which is the failure plus their window: a run two
+    # hours after the failure would find an hour's grace over already (as a late backfill should).
+    _as_it_fails(stripe_server, invoice)
 
     # An hour's grace: however slowly the grace task starts after the retries, it still waits (defers).
-    dag_run, tis = run_dag(DAG_ID, {**FAST, "grace_days": 1 / 24, **_window(stripe_server)})
+    dag_run, tis = run_dag(DAG_ID, {**FAST, "grace_days": 1 / 24, **_window(stripe_server, since=failed_at)})
 
     assert dag_run.state == "success"
     states = {k[0].split(".")[-1]: ti.state for k, ti in tis.items() if isinstance(k, tuple)}
