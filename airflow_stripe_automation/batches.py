@@ -260,6 +260,8 @@ class BatchReport:
     size: int
     results: list[Any] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    #: of the skipped, those held for want of a person's approval (:mod:`airflow_stripe_automation.approval`)
+    not_approved: list[int] = field(default_factory=list)
     failures: list[tuple[int, str, BaseException]] = field(default_factory=list)
 
     def done(self, result: Any) -> None:
@@ -274,6 +276,11 @@ class BatchReport:
         """Record the object at ``position`` as skipped: nothing was done, by design."""
         self.skipped.append(position)
         self._put(position, None)
+
+    def hold(self, position: int) -> None:
+        """Record the object at ``position`` as not approved: skipped, nothing written, for want of approval."""
+        self.not_approved.append(position)
+        self.skip(position)
 
     def fail(self, position: int, label: str, error: BaseException) -> None:
         """Record the object at ``position`` as failed with ``error``; the others go on."""
@@ -292,7 +299,8 @@ class BatchReport:
 
     def summary(self) -> str:
         """One line: how many objects were done, skipped and failed."""
-        return f"{self.done_count} done, {len(self.skipped)} skipped, {len(self.failures)} failed of {self.size}"
+        held = f" ({len(self.not_approved)} not approved)" if self.not_approved else ""
+        return f"{self.done_count} done, {len(self.skipped)} skipped{held}, {len(self.failures)} failed of {self.size}"
 
     def failure_message(self) -> str:
         """The failed objects and why, for the task's exception (the first ones; the log has all)."""
@@ -307,6 +315,7 @@ class BatchReport:
             "size": self.size,
             "results": self.results,
             "skipped": self.skipped,
+            "not_approved": self.not_approved,
             "failures": [[p, label, failure_kind(e), str(e), is_permanent(e)] for p, label, e in self.failures],
         }
 
@@ -317,6 +326,7 @@ class BatchReport:
             size=int(state["size"]),
             results=list(state["results"]),
             skipped=[int(p) for p in state["skipped"]],
+            not_approved=[int(p) for p in state.get("not_approved", ())],
             failures=[
                 (int(p), str(lab), CarriedFailure(kind, msg, bool(perm)))
                 for p, lab, kind, msg, perm in state["failures"]

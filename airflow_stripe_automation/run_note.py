@@ -67,7 +67,12 @@ def counts_line(summary: RunSummary) -> str:
         part += f" ({sums})" if sums else ""
         rest = [
             f"{n} {label}"
-            for n, label in ((tally.already_done, "already done"), (tally.skipped, "skipped"), (tally.failed, "failed"))
+            for n, label in (
+                (tally.already_done, "already done"),
+                (tally.skipped, "skipped"),
+                (tally.not_approved, "not approved"),
+                (tally.failed, "failed"),
+            )
             if n
         ]
         groups.append(", ".join([part, *rest]))

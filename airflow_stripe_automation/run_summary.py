@@ -23,7 +23,7 @@ TALLY_KEY = "stripe_tally"
 #: The XCom key of the run's summary, pushed by the summary task; the run note is made from it.
 SUMMARY_KEY = "stripe_run_summary"
 
-_COUNTS = ("done", "already_done", "skipped", "failed")
+_COUNTS = ("done", "already_done", "skipped", "not_approved", "failed")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Tally:
     :param done: objects acted on in this run
     :param already_done: objects an earlier try or run had acted on (a mark, or Stripe's key replay)
     :param skipped: objects left alone by design (a condition, an earlier step's skip)
+    :param not_approved: objects above the action's approval threshold that a person rejected or left unanswered
     :param failed: objects whose action failed
     :param amounts: minor units moved by the objects ``done``, per lowercase currency code
     """
@@ -43,6 +44,7 @@ class Tally:
     done: int = 0
     already_done: int = 0
     skipped: int = 0
+    not_approved: int = 0
     failed: int = 0
     amounts: dict[str, int] = field(default_factory=dict)
 

@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from airflow_stripe_automation.operators.approval import StripeApprovalOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.refunds import StripeRefundOperator
 from airflow_stripe_automation.operators.retrieve import StripeRetrieveOperator
@@ -19,6 +20,9 @@ UNDER_DISPUTE_FEE = {
     "value": "{{ params.dispute_fee }}",
     "currency": "{{ params.currency }}",
 }
+
+# Refunds above this wait for a person (when the param is set).
+ABOVE = {"amount": "{{ params.approval_above }}", "currency": "{{ params.currency }}"}
 
 with DAG(
     dag_id="stripe_early_fraud_warning",
@@ -36,6 +40,13 @@ with DAG(
         "dispute_fee": Param(1500, type="integer", minimum=0, description="Minor units: 1500 = 15.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "team_email": Param("risk@example.com", type="string"),
+        "approval_above": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            description="A refund above this (minor units of currency) waits for a person's approval in the "
+            "Airflow UI; empty: none does.",
+        ),
         "refund_reason": Param(
             "fraudulent", type="string", enum=["fraudulent", "duplicate", "requested_by_customer", "unspecified"]
         ),
@@ -48,6 +59,10 @@ Trigger: a Radar early fraud warning (actionable ones) in the run's window. For 
 (`dispute_fee`, 15 USD by default, in `currency`), `refund` refunds it in full — cheaper than a
 dispute — otherwise `mail_team` sends the charge id and amount for review. Each warning's charge is
 refunded (or mailed about) at most once, however often a window is replayed.
+
+With `approval_above` set (below the dispute fee, so some refunds are big enough to check),
+`approve_refund` holds the batch's refunds above it for a person to approve in the Airflow UI
+(*Required actions*): approved, they are made once; rejected or unanswered within a day, none is.
 """,
 ) as dag:
     warnings = StripeEarlyFraudWarningSensor(
@@ -58,7 +73,15 @@ refunded (or mailed about) at most once, however often a window is replayed.
     def each_warning(warning):
         """Read the charge a warning is about, then refund it or ask for a review."""
         charge = StripeRetrieveOperator(task_id="retrieve_charge", stripe_object=warning, object_id="{{ obj.charge }}")
-        charge >> StripeRefundOperator(
+        approve = StripeApprovalOperator(
+            task_id="approve_refund",
+            task_display_name="Approve big refunds",
+            stripe_object=charge.output,
+            condition=UNDER_DISPUTE_FEE,  # only what `refund` would refund is asked about
+            approval_above=ABOVE,
+            action_name="refund",
+        )
+        refund = StripeRefundOperator(
             task_id="refund",
             action_id="R4/refund",
             stripe_object=charge.output,
@@ -66,7 +89,11 @@ refunded (or mailed about) at most once, however often a window is replayed.
             charge_id="{{ obj.id }}",
             reason="{{ params.refund_reason }}",
             metadata={"early_fraud_warning": "{{ obj.retrieved_for }}"},  # the warning the charge was read for
+            approval_above=ABOVE,
+            approval=approve.output,
         )
+        charge >> approve >> refund
+        charge >> refund  # the charges an earlier step skipped stay skipped
         charge >> StripeSendEmailOperator(
             task_id="mail_team",
             action_id="R4/mail_team",

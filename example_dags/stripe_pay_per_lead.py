@@ -5,6 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param
 
+from airflow_stripe_automation.operators.approval import StripeApprovalOperator
 from airflow_stripe_automation.operators.charges import StripeOneTimeChargeOperator
 from airflow_stripe_automation.operators.summary import summarize_run
 
@@ -29,6 +30,13 @@ with DAG(
             maxLength=1000,
             description="Shown in the Stripe dashboard and on the receipt.",
         ),
+        "approval_above": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            description="A charge above this (minor units of currency) waits for a person's approval in the "
+            "Airflow UI; empty: no charge does.",
+        ),
     },
     doc_md="""
 ### R1 — Pay per lead
@@ -44,9 +52,26 @@ The `charge_lead` task creates and confirms one off-session PaymentIntent on the
 payment method. Each run charges at most once: retries and clears reuse the same idempotency key and
 find the payment by its mark. A decline fails the task with Stripe's decline code and nothing is
 charged; trigger a new run to try again. Amounts are integers in minor units.
+
+With `approval_above` set, a charge above it (in `currency`) first waits in `approve_charge` for a
+person to approve it in the Airflow UI (*Required actions*); rejected, or unanswered within a day,
+nothing is charged and the run's note says "1 not approved".
 """,
 ) as dag:
-    StripeOneTimeChargeOperator(
+    # The same amount and threshold as the charge's: the charge checks them itself and holds what no one approved.
+    above = {"amount": "{{ params.approval_above }}", "currency": "{{ params.currency }}"}
+    approve = StripeApprovalOperator(
+        task_id="approve_charge",
+        task_display_name="Approve a big charge",
+        approval_above=above,
+        amount="{{ params.amount }}",
+        currency="{{ params.currency }}",
+        object_id="{{ run_id }}",  # one run is one lead: the run is what the charge acts on
+        what="a charge of {{ params.amount | money(params.currency) }} to {{ params.customer_id }}",
+        customer="{{ params.customer_id }}",
+        action_name="charge",
+    )
+    approve >> StripeOneTimeChargeOperator(
         task_id="charge_lead",
         action_id="R1/charge_lead",
         task_display_name="Stripe one-time charge",
@@ -55,6 +80,8 @@ charged; trigger a new run to try again. Amounts are integers in minor units.
         currency="{{ params.currency }}",
         description="{{ params.description }}",
         metadata={"recipe": "R1", "lead_run": "{{ run_id }}"},
+        approval_above=above,
+        approval=approve.output,
     )
     summarize_run(dag)  # last: what the run did, as its summary XCom and its note
 

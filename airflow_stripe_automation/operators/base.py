@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_stripe_automation.approval import StripeNotApproved, check_approval, validate_threshold
 from airflow_stripe_automation.batches import (
     BATCH_POSITION,
     LABEL_NAME,
@@ -384,6 +385,9 @@ class StripeBaseOperator(BaseOperator):
             return self._execute_batch(context, batch)
         try:
             result = self.execute_one(context)
+        except StripeNotApproved:
+            self.push_tally(context, not_approved=1)
+            raise
         except AirflowSkipException:
             self.push_tally(context, skipped=1)
             raise
@@ -393,7 +397,15 @@ class StripeBaseOperator(BaseOperator):
         self.push_tally(context, results=[result])
         return result
 
-    def push_tally(self, context: Context, results: Sequence[Any] = (), *, skipped: int = 0, failed: int = 0) -> None:
+    def push_tally(
+        self,
+        context: Context,
+        results: Sequence[Any] = (),
+        *,
+        skipped: int = 0,
+        failed: int = 0,
+        not_approved: int = 0,
+    ) -> None:
         """
         Push what this task did (:mod:`airflow_stripe_automation.run_summary`), for the run's summary.
 
@@ -401,10 +413,11 @@ class StripeBaseOperator(BaseOperator):
         :param results: what the action returned per object acted on (``None``: skipped)
         :param skipped: objects skipped besides those ``None`` results
         :param failed: objects whose action failed
+        :param not_approved: objects held for want of a person's approval (not counted in ``skipped``)
         """
         if self.action is None:
             return
-        tally = Tally(self.action, skipped=skipped, failed=failed)
+        tally = Tally(self.action, skipped=skipped, failed=failed, not_approved=not_approved)
         for result in results:
             if result is not None:  # a skipped or failed object, counted by the caller
                 tally.add_result(result)
@@ -453,7 +466,13 @@ class StripeBaseOperator(BaseOperator):
         if report.skipped:
             context["ti"].xcom_push(key=SKIPPED_KEY, value=report.skipped)
         self.log.info("Batch finished: %s.", report.summary())
-        self.push_tally(context, report.results, skipped=len(report.skipped), failed=len(report.failures))
+        self.push_tally(
+            context,
+            report.results,
+            skipped=len(report.skipped) - len(report.not_approved),
+            failed=len(report.failures),
+            not_approved=len(report.not_approved),
+        )
         if report.failures:
             permanent = all(is_permanent(err) for _, _, err in report.failures)
             raise (StripeBatchFailed if permanent else StripeBatchIncomplete)(report.failure_message())
@@ -499,6 +518,10 @@ class StripeBaseOperator(BaseOperator):
                     report.skip(position)
                     continue
                 result = act(one)
+            except StripeNotApproved as err:
+                self.log.warning("%s: not approved: %s", label, err)
+                report.hold(position)
+                continue
             except AirflowSkipException as err:
                 self.log.info("%s: skipped (%s).", label, err)
                 report.skip(position)
@@ -539,9 +562,21 @@ class StripeWriteOperator(StripeBaseOperator):
         the same action
     :param dry_run: validate, read and log what would be done, but send no write (stored as
         :attr:`is_dry_run`: ``dry_run`` is :meth:`BaseOperator.dry_run`, the Task SDK's method)
+    :param approval_above: ``{"amount": minor units, "currency": "usd"}``: an action moving more than
+        this (or another currency) is done only for an object a person approved in ``approval``, else
+        it is skipped as *not approved* and nothing is written (templated; only the operators that
+        move money, :meth:`money_at_stake`, take it)
+    :param approval: the result of the
+        :class:`~airflow_stripe_automation.operators.approval.StripeApprovalOperator` before this task
+        (its ``.output``), holding a person's decision per object (templated)
     """
 
-    template_fields: Sequence[str] = (*StripeBaseOperator.template_fields, "idempotency_key")
+    template_fields: Sequence[str] = (
+        *StripeBaseOperator.template_fields,
+        "idempotency_key",
+        "approval_above",
+        "approval",
+    )
 
     #: what the action does, for logs, messages and the run summary ("charge", "refund", …)
     action: ClassVar[str | None] = "write"
@@ -551,11 +586,15 @@ class StripeWriteOperator(StripeBaseOperator):
         *,
         idempotency_key: str | None = None,
         dry_run: bool = False,
+        approval_above: Mapping[str, Any] | str | None = None,
+        approval: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.idempotency_key = idempotency_key
         self.is_dry_run = dry_run
+        self.approval_above = approval_above
+        self.approval = approval
 
     # -- what subclasses provide -------------------------------------------------------------
 
@@ -587,6 +626,15 @@ class StripeWriteOperator(StripeBaseOperator):
         """The small JSON-serialisable dict returned to XCom."""
         return {"id": obj["id"], "object": obj.get("object")}
 
+    def money_at_stake(self, inputs: dict[str, Any]) -> tuple[int, str] | None:
+        """
+        What the action moves, ``(minor units, currency)``, compared with ``approval_above``; ``None``: nothing.
+
+        An operator that moves money says how much (from the inputs ``prepare`` completed); the
+        others move none and refuse ``approval_above``.
+        """
+        return None
+
     # -- the shared steps ----------------------------------------------------------------------
 
     def request_options(self, key: ActionKey) -> RequestOptions:
@@ -597,6 +645,9 @@ class StripeWriteOperator(StripeBaseOperator):
         import stripe
 
         inputs = self.validate()
+        threshold = validate_threshold(self.approval_above)
+        if threshold is not None and type(self).money_at_stake is StripeWriteOperator.money_at_stake:
+            raise StripeInputError(f"approval_above is for actions that move money; a {self.action} moves none")
         self.idempotency_key = check_idempotency_key(self.idempotency_key, StripeInputError)
         key = action_key(
             context, object_id=self.object_id(inputs), explicit=self.idempotency_key, action_id=self.action_id
@@ -615,6 +666,19 @@ class StripeWriteOperator(StripeBaseOperator):
                     "inputs": _jsonable(inputs),
                 }
             existing = self.find_existing(inputs, key, context)
+            if existing is None and threshold is not None:
+                # Before the write and after the mark lookup: an object acted on already is done, approved or not.
+                amount, currency = self.money_at_stake(inputs) or (None, None)
+                approved = check_approval(
+                    threshold,
+                    amount,
+                    currency,
+                    object_id=self.object_id(inputs) or context["run_id"],
+                    approval=self.approval,
+                    what=what,
+                )
+                if approved:
+                    self.log.info("%s is above %s and was %s.", what, threshold, approved)
             if existing is not None:
                 self.log.info(
                     "Already done: %s is %s (found by its mark %s); nothing sent.", what, existing["id"], key.mark

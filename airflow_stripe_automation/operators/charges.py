@@ -110,6 +110,9 @@ class StripeOneTimeChargeOperator(StripeWriteOperator):
             )
         return {**inputs, "payment_method": default}
 
+    def money_at_stake(self, inputs: dict[str, Any]) -> tuple[int, str]:
+        return inputs["amount"], inputs["currency"]
+
     def describe(self, inputs: dict[str, Any]) -> str:
         return f"a charge of {format_money(inputs['amount'], inputs['currency'])} to {inputs['customer']}"
 

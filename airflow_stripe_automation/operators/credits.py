@@ -88,6 +88,9 @@ class StripeCustomerCreditOperator(StripeWriteOperator):
     def object_id(self, inputs: dict[str, Any]) -> str:
         return inputs["customer"]
 
+    def money_at_stake(self, inputs: dict[str, Any]) -> tuple[int, str]:
+        return inputs["amount"], inputs["currency"]
+
     def describe(self, inputs: dict[str, Any]) -> str:
         return f"a {self.method.replace('_', ' ')} credit of {format_money(inputs['amount'], inputs['currency'])} to {inputs['customer']}"
 

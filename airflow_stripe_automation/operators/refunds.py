@@ -112,6 +112,9 @@ class StripeRefundOperator(StripeWriteOperator):
             "refund_amount": inputs["amount"] if inputs["amount"] is not None else refundable,
         }
 
+    def money_at_stake(self, inputs: dict[str, Any]) -> tuple[int, str]:
+        return inputs["refund_amount"], inputs["currency"]
+
     def describe(self, inputs: dict[str, Any]) -> str:
         target = inputs["charge"] or inputs["payment_intent"]
         if "currency" not in inputs:

@@ -204,8 +204,13 @@ class StripeCancelSubscriptionOperator(StripeWriteOperator):
         return inputs["subscription"]
 
     def prepare(self, inputs: dict[str, Any], context: Context) -> dict[str, Any]:
-        current = summarize(self.hook.get_conn().v1.subscriptions.retrieve(inputs["subscription"]))
-        return {**inputs, "current": current}
+        subscription = plain(self.hook.get_conn().v1.subscriptions.retrieve(inputs["subscription"]))
+        return {**inputs, "current": summarize(subscription), "recurring": _recurring(subscription)}
+
+    def money_at_stake(self, inputs: dict[str, Any]) -> tuple[int, str] | None:
+        # What the business stops collecting: the subscription's amount per period.
+        recurring = inputs.get("recurring")
+        return (recurring["amount"], recurring["currency"]) if recurring else None
 
     def describe(self, inputs: dict[str, Any]) -> str:
         current = inputs.get("current")
@@ -267,3 +272,15 @@ class StripeCancelSubscriptionOperator(StripeWriteOperator):
 
     def result(self, obj: Any) -> dict[str, Any]:
         return {k: obj.get(k) for k in ("id", "status", "canceled_at", "ended_at", "customer", "cancellation_reason")}
+
+
+def _recurring(subscription: dict[str, Any]) -> dict[str, Any] | None:
+    """The subscription's amount per period (its items' prices times quantities), or ``None`` if unpriced."""
+    currency = subscription.get("currency")
+    total = 0
+    for item in (subscription.get("items") or {}).get("data") or ():
+        price = item.get("price") or {}
+        if price.get("unit_amount") is None:
+            return None  # a tiered or metered price: no single amount to compare
+        total += int(price["unit_amount"]) * int(item.get("quantity") or 1)
+    return {"amount": total, "currency": currency} if currency else None

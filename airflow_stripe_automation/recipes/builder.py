@@ -77,7 +77,7 @@ WINDOW_CONF_KEYS = ("since", "until")
 # Set by the recipe itself (id, name) or by the builder (dag, group): not allowed in `with:`.
 _RESERVED_ARGS = {"task_id", "task_display_name", "dag", "task_group", "params", "default_args"}
 # Durations YAML can only write as numbers: seconds.
-_SECONDS_ARGS = {"retry_delay", "max_retry_delay", "execution_timeout"}
+_SECONDS_ARGS = {"retry_delay", "max_retry_delay", "execution_timeout", "response_timeout"}
 _ASSET_ARGS = {"outlets", "inlets"}
 # Amounts in minor units that a step may give as literals: checked when the recipe is parsed.
 _AMOUNT_ARGS = {"amount", "minimum_amount"}
@@ -749,10 +749,12 @@ def _cached_signature(cls: type) -> tuple[set[str], set[str]]:
         for name, param in inspect.signature(init).parameters.items():
             if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
-            accepted.add(name)
-            if param.default is param.empty:
+            if param.default is param.empty and name not in accepted:  # a subclass's default wins
                 required.add(name)
-    return accepted, required
+            accepted.add(name)
+    # What a subclass passes its base itself (the approval form's answers) is neither asked for nor taken.
+    supplied = set(getattr(cls, "supplied_arguments", ()))
+    return accepted - supplied, required - supplied
 
 
 def _inferred_type(value: Any) -> dict[str, Any]:

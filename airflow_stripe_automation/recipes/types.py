@@ -30,6 +30,8 @@ EXTERNAL_TRIGGER = "external"
 STEP_TYPES: dict[str, str] = {
     "charge": f"{_OPERATORS}.charges.StripeOneTimeChargeOperator",
     "refund": f"{_OPERATORS}.refunds.StripeRefundOperator",
+    # A person approves a money-moving step's objects above its approval_above (Airflow's HITL form).
+    "approval": f"{_OPERATORS}.approval.StripeApprovalOperator",
     "update_customer_metadata": f"{_OPERATORS}.customers.StripeUpdateCustomerMetadataOperator",
     "update_customer": f"{_OPERATORS}.customers.StripeUpdateCustomerOperator",
     "credit_customer": f"{_OPERATORS}.credits.StripeCustomerCreditOperator",

@@ -26,7 +26,7 @@ def _charge_posts(server):
 
 def test_the_recipe_folder_yields_the_r1_dag(recipe_bag):
     dag = recipe_bag.dags[RECIPE_DAG]
-    assert dag.task_ids == ["charge_lead", "run_summary"]
+    assert dag.task_ids == ["approve_charge", "charge_lead", "run_summary"]
     assert dag.get_task("charge_lead").task_display_name == "Stripe one-time charge"
     assert {"stripe", "recipe", "recipe:R1"} <= set(dag.tags)
     assert dag.fileloc.endswith("dags/pay_per_lead.py")

@@ -48,6 +48,7 @@ def test_a_sweep_leaves_its_counts_as_an_xcom_and_as_the_run_note(
         "done": 2,
         "already_done": 0,
         "skipped": 0,
+        "not_approved": 0,
         "failed": 0,
         "amounts": {},
     }
