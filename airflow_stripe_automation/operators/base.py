@@ -292,6 +292,25 @@ class StripeBaseOperator(BaseOperator):
         ``objects`` (an asset, unlike an alias, takes one event per task).
         """
         super().post_execute(context, result)
+        try:
+            self._attach_to_outlets(context)
+        finally:
+            self._release_batch()
+
+    def _release_batch(self) -> None:
+        """
+        Drop the batch the task worked through, now that it is done (its results are in XCom).
+
+        A runner may keep the finished task: ``dag.test()`` keeps every task instance it ran with a
+        serialized copy of its operator, fields included, so each mapped task's batch stayed alive
+        until the run ended: about 100 KB per batch of 100, 150 MB at 100,000 objects.
+        """
+        if self._batch_objects() is not None:
+            del self._batch
+            self.__dict__.pop("_batch_results", None)
+            self.stripe_object = None
+
+    def _attach_to_outlets(self, context: Any) -> None:
         if not self.outlets:
             return
         batch = self._batch_objects()
