@@ -149,5 +149,7 @@ def test_the_approval_form_shows_the_charge_and_approves_it(browser, demo_ui, ru
     assert charge.amount == BIG
     detail = demo_ui.stack.api.call("GET", _hitl_path(run_id))
     assert detail["chosen_options"] == ["Approve"] and detail["responded_by_user"]["name"]
-    browser.refresh()
-    screenshot(browser, artifacts, "approval_02_answered")
+    # the run's page once it ended: its note's first line counts the charge the approval let through
+    browser.get(f"{demo_ui.stack.api_url}/dags/{R1}/runs/{quote(run_id, safe='')}")
+    wait_text(browser, r"Stripe: 1 charged \(\$900\.00\)")
+    screenshot(browser, artifacts, "approval_02_run_after_approval")
