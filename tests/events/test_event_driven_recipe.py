@@ -4,7 +4,9 @@ The demo's stack (``demo/stack.py``: api-server, scheduler, dag-processor, trigg
 recipes in ``dags/``) with only ``recipe_early_fraud_warning_events`` unpaused: an early fraud
 warning created on the local Stripe server must end in a refund of its charge, made by a run of that
 DAG; with the triggerer stopped while warnings arrive and started again, each charge is refunded
-exactly once. The event → refund latencies are written to ``/tmp`` for the README, never asserted.
+exactly once; and a warning the hourly sweep refunded first (while the triggerer was down) is found
+done by the watcher's run, not refunded again. The event → refund latencies are written to ``/tmp``
+for the README, never asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.sensors.seeding import payment
 pytestmark = pytest.mark.slow
 
 DAG_ID = "recipe_early_fraud_warning_events"
+SWEEP = "recipe_early_fraud_warning"  # the hourly sweep of the same recipe: the same action ids
 POLL_INTERVAL = 10  # the recipe's trigger.poll_interval
 # What a run needs after the poll: the scheduler's loop, a LocalExecutor task process per task.
 ACT_TIMEOUT = 180
@@ -86,6 +89,39 @@ def asset_event_ids(stack: Any) -> list[str]:
     return [event_id for e in events for event_id in e["extra"]["payload"]["events"]]
 
 
+def sweep(stack: Any, warning: dict[str, Any]) -> str:
+    """Run the hourly sweep over a window holding ``warning`` (through the scheduler); its refund's id."""
+    import pendulum
+
+    created = pendulum.from_timestamp(warning["created"])
+    run_id = f"sweep_{warning['id']}"
+    conf = {"since": created.subtract(minutes=1).isoformat(), "until": created.add(minutes=1).isoformat()}
+    stack.api.unpause(SWEEP)
+    stack.api.trigger(SWEEP, run_id, conf)
+    processes.wait_until(
+        # (not assert_running: the triggerer is stopped meanwhile, which the sweep does not need)
+        lambda: stack.api.run(SWEEP, run_id)["state"] in ("success", "failed"),
+        timeout=ACT_TIMEOUT,
+        what=f"the sweep's run {run_id}",
+        ok_errors=(OSError,),
+    )
+    assert stack.api.run(SWEEP, run_id)["state"] == "success"
+    stack.api.call("PATCH", f"/dags/{SWEEP}", json={"is_paused": True})  # no scheduled sweeps meanwhile
+    (refund,) = refunds(stack, warning["charge"])
+    return str(refund.id)
+
+
+def already_done_by_watcher(stack: Any) -> int:
+    """How many refunds the watcher's finished runs found done already (their run summaries)."""
+    total = 0
+    for run in stack.api.all_runs():
+        if run["dag_id"] != DAG_ID or run["state"] != "success":
+            continue
+        summary = stack.api.xcom(DAG_ID, run["dag_run_id"], "run_summary", "stripe_run_summary") or {}
+        total += int(((summary.get("actions") or {}).get("refund") or {}).get("already_done") or 0)
+    return total
+
+
 def test_each_warning_is_refunded_once_by_a_run_within_the_poll_interval_and_across_a_triggerer_restart(stack):
     processes.wait_until(
         lambda: watching(stack), timeout=ACT_TIMEOUT, what="the watcher's first poll", ok_errors=(OSError,)
@@ -102,6 +138,9 @@ def test_each_warning_is_refunded_once_by_a_run_within_the_poll_interval_and_acr
     triggerer = stack.children["triggerer"]
     triggerer.stop(grace=30)
     while_down = [warn(stack) for _ in range(2)]
+    # The hourly sweep gets to one of them first: its run refunds it (same action id, key and mark).
+    swept = warn(stack)
+    sweep_refund = sweep(stack, swept)
     stack.children["triggerer"] = processes.start(
         "triggerer",
         ["-m", "airflow", "triggerer"],
@@ -112,11 +151,19 @@ def test_each_warning_is_refunded_once_by_a_run_within_the_poll_interval_and_acr
     for warning in [before_stop, *while_down]:
         wait_refunded(stack, warning["charge"])
 
-    everyone = [*first, before_stop, *while_down]
+    everyone = [*first, before_stop, *while_down, swept]
+    created = {e["data"]["object"]["id"]: e["id"] for e in server(stack).events("radar.early_fraud_warning.created")}
+    # the watcher's run over the swept warning ended, finding its refund done
+    processes.wait_until(
+        lambda: stack.assert_running() or already_done_by_watcher(stack) >= 1,
+        timeout=ACT_TIMEOUT,
+        what="the watcher's run over the warning the sweep refunded",
+        ok_errors=(OSError,),
+    )
     for warning in everyone:
         (refund,) = refunds(stack, warning["charge"])  # exactly one, whatever the asset events
         assert refund.status == "succeeded" and refund.metadata["early_fraud_warning"] == warning["id"]
-    created = {e["data"]["object"]["id"]: e["id"] for e in server(stack).events("radar.early_fraud_warning.created")}
+    assert refunds(stack, swept["charge"])[0].id == sweep_refund  # the sweep's, found by the watcher's run
     seen = asset_event_ids(stack)
     assert {created[w["id"]] for w in everyone} <= set(seen)  # none lost
     repeated = len(seen) - len(set(seen))  # re-yielded after the restart: the runs found the refunds done
