@@ -33,9 +33,13 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WAIT = 90
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium through Selenium, one per session."""
+    """Headless Chromium through Selenium, one per test module.
+
+    Not one per session: a browser left on the Airflow UI keeps polling its API (a renderer at 15 %
+    of a core, seen on CI), through every test after it.
+    """
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
     from selenium import webdriver
