@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task_group
 
 from airflow_stripe_automation.finders import EarlyFraudWarningFinder
+from airflow_stripe_automation.operators.approval import StripeApprovalOperator
 from airflow_stripe_automation.operators.email import StripeSendEmailOperator
 from airflow_stripe_automation.operators.events import StripeTriggeringObjectsOperator, stripe_events_asset
 from airflow_stripe_automation.operators.refunds import StripeRefundOperator
@@ -21,6 +22,9 @@ UNDER_DISPUTE_FEE = {
     "value": "{{ params.dispute_fee }}",
     "currency": "{{ params.currency }}",
 }
+
+# Refunds above this wait for a person (when the param is set).
+ABOVE = {"amount": "{{ params.approval_above }}", "currency": "{{ params.currency }}"}
 
 with DAG(
     dag_id=DAG_ID,
@@ -38,6 +42,13 @@ with DAG(
         "dispute_fee": Param(1500, type="integer", minimum=0, description="Minor units: 1500 = 15.00 USD."),
         "currency": Param("usd", type="string", pattern=r"^[a-z]{3}$"),
         "team_email": Param("risk@example.com", type="string"),
+        "approval_above": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            description="A refund above this (minor units of currency) waits for a person's approval in the "
+            "Airflow UI; empty: none does.",
+        ),
         "refund_reason": Param(
             "fraudulent", type="string", enum=["fraudulent", "duplicate", "requested_by_customer", "unspecified"]
         ),
@@ -50,6 +61,7 @@ The event-driven form of `stripe_early_fraud_warning`: no hourly sweep, a run pe
 created it. `early_fraud_warning` reads the run's warnings from its asset events; then the same steps
 as the sweep, with the same `action_id`s (`R4/refund`, `R4/mail_team`): a warning seen by both the
 sweep and this DAG is refunded (or mailed about) once. Keep the hourly sweep on as the safety net.
+Give both the same `approval_above`: a refund above it waits in `approve_refund` for a person.
 """,
 ) as dag:
     warnings = StripeTriggeringObjectsOperator(task_id="early_fraud_warning", batch_size="{{ params.batch_size }}")
@@ -58,7 +70,15 @@ sweep and this DAG is refunded (or mailed about) once. Keep the hourly sweep on 
     def each_warning(warning):
         """Read the charge a warning is about, then refund it or ask for a review."""
         charge = StripeRetrieveOperator(task_id="retrieve_charge", stripe_object=warning, object_id="{{ obj.charge }}")
-        charge >> StripeRefundOperator(
+        approve = StripeApprovalOperator(
+            task_id="approve_refund",
+            task_display_name="Approve big refunds",
+            stripe_object=charge.output,
+            condition=UNDER_DISPUTE_FEE,  # only what `refund` would refund is asked about
+            approval_above=ABOVE,
+            action_name="refund",
+        )
+        refund = StripeRefundOperator(
             task_id="refund",
             action_id="R4/refund",
             stripe_object=charge.output,
@@ -66,7 +86,11 @@ sweep and this DAG is refunded (or mailed about) once. Keep the hourly sweep on 
             charge_id="{{ obj.id }}",
             reason="{{ params.refund_reason }}",
             metadata={"early_fraud_warning": "{{ obj.retrieved_for }}"},  # the warning the charge was read for
+            approval_above=ABOVE,
+            approval=approve.output,
         )
+        charge >> approve >> refund
+        charge >> refund  # the charges an earlier step skipped stay skipped
         charge >> StripeSendEmailOperator(
             task_id="mail_team",
             action_id="R4/mail_team",
