@@ -4,14 +4,15 @@ The demo's stack (``demo/stack.py``: api-server, scheduler, dag-processor, trigg
 recipes in ``dags/``) with only ``recipe_early_fraud_warning_events`` unpaused: an early fraud
 warning created on the local Stripe server must end in a refund of its charge, made by a run of that
 DAG; with the triggerer stopped while warnings arrive and started again, each charge is refunded
-exactly once; and a warning the hourly sweep refunded first (while the triggerer was down) is found
-done by the watcher's run, not refunded again. The event → refund latencies are written to ``/tmp``
-for the README, never asserted.
+exactly once, and so after a triggerer killed (SIGKILL) while warnings arrive; and a warning the
+hourly sweep refunded first (while the triggerer was down) is found done by the watcher's run, not
+refunded again. The event → refund latencies are written to ``/tmp`` for the README, never asserted.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import time
 from pathlib import Path
@@ -151,7 +152,25 @@ def test_each_warning_is_refunded_once_by_a_run_within_the_poll_interval_and_acr
     for warning in [before_stop, *while_down]:
         wait_refunded(stack, warning["charge"])
 
-    everyone = [*first, before_stop, *while_down, swept]
+    # Killed this time (SIGKILL: no goodbye, the cursor one poll behind), with warnings arriving meanwhile.
+    killed = stack.children["triggerer"]
+    killed.remember_descendants()
+    killed.signal_group(signal.SIGKILL)
+    killed.process.wait(timeout=30)
+    killed.stop(grace=1)  # any trigger runner that left the group: killed too, as a crash would
+    while_dead = [warn(stack) for _ in range(2)]
+    stack.children["triggerer"] = processes.start(
+        "triggerer",
+        ["-m", "airflow", "triggerer"],
+        env=stack.env(),
+        cwd=stack.home,
+        log_path=stack.home / "demo" / "triggerer-3.log",
+    )
+    # A new triggerer takes over the dead one's watcher once its heartbeat is stale (30 s by default).
+    for warning in while_dead:
+        wait_refunded(stack, warning["charge"], timeout=ACT_TIMEOUT + 60)
+
+    everyone = [*first, before_stop, *while_down, swept, *while_dead]
     created = {e["data"]["object"]["id"]: e["id"] for e in server(stack).events("radar.early_fraud_warning.created")}
     # the watcher's run over the swept warning ended, finding its refund done
     processes.wait_until(
