@@ -90,6 +90,17 @@ def asset_event_ids(stack: Any) -> list[str]:
     return [event_id for e in events for event_id in e["extra"]["payload"]["events"]]
 
 
+def start_triggerer(stack: Any, log_name: str) -> None:
+    """Start a new triggerer in the stack (after one was stopped or killed), its output to ``log_name``."""
+    stack.children["triggerer"] = processes.start(
+        "triggerer",
+        ["-m", "airflow", "triggerer"],
+        env=stack.env(),
+        cwd=stack.home,
+        log_path=stack.home / "demo" / log_name,
+    )
+
+
 def sweep(stack: Any, warning: dict[str, Any]) -> str:
     """Run the hourly sweep over a window holding ``warning`` (through the scheduler); its refund's id."""
     import pendulum
@@ -142,13 +153,7 @@ def test_each_warning_is_refunded_once_by_a_run_within_the_poll_interval_and_acr
     # The hourly sweep gets to one of them first: its run refunds it (same action id, key and mark).
     swept = warn(stack)
     sweep_refund = sweep(stack, swept)
-    stack.children["triggerer"] = processes.start(
-        "triggerer",
-        ["-m", "airflow", "triggerer"],
-        env=stack.env(),
-        cwd=stack.home,
-        log_path=stack.home / "demo" / "triggerer-2.log",
-    )
+    start_triggerer(stack, "triggerer-2.log")
     for warning in [before_stop, *while_down]:
         wait_refunded(stack, warning["charge"])
 
@@ -159,13 +164,7 @@ def test_each_warning_is_refunded_once_by_a_run_within_the_poll_interval_and_acr
     killed.process.wait(timeout=30)
     killed.stop(grace=1)  # any trigger runner that left the group: killed too, as a crash would
     while_dead = [warn(stack) for _ in range(2)]
-    stack.children["triggerer"] = processes.start(
-        "triggerer",
-        ["-m", "airflow", "triggerer"],
-        env=stack.env(),
-        cwd=stack.home,
-        log_path=stack.home / "demo" / "triggerer-3.log",
-    )
+    start_triggerer(stack, "triggerer-3.log")
     # A new triggerer takes over the dead one's watcher once its heartbeat is stale (30 s by default).
     for warning in while_dead:
         wait_refunded(stack, warning["charge"], timeout=ACT_TIMEOUT + 60)
