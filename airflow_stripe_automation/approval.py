@@ -61,7 +61,7 @@ def validate_threshold(value: Any, field: str = "approval_above") -> Threshold |
     :param field: the argument, for the message
     :raises StripeInputError: before any call to Stripe, for anything else than an amount and a currency
     """
-    if value is None or is_unset(value):
+    if is_unset(value):
         return None
     if not isinstance(value, Mapping) or set(value) - {"amount", "currency"} or "amount" not in value:
         raise StripeInputError(

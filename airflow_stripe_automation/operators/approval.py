@@ -18,11 +18,10 @@ from airflow_stripe_automation.approval import (
     validate_threshold,
 )
 from airflow_stripe_automation.batches import BATCH_POSITION, object_label
-from airflow_stripe_automation.conditions import evaluate as evaluate_condition
 from airflow_stripe_automation.errors import StripeInputError
 from airflow_stripe_automation.money import InvalidMoneyError, format_money, normalize_currency, parse_minor_units
 from airflow_stripe_automation.object_types import dashboard_path
-from airflow_stripe_automation.operators.base import StripeBaseOperator, rendered_condition
+from airflow_stripe_automation.operators.base import StripeBaseOperator
 from airflow_stripe_automation.rendered import OBJECT_NAME, is_unset
 
 if TYPE_CHECKING:
@@ -160,10 +159,7 @@ class StripeApprovalOperator(StripeBaseOperator, HITLOperator):
         if batch is None:
             threshold = validate_threshold(self.approval_above)
             obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
-            if threshold is None or (
-                self.condition
-                and not evaluate_condition(rendered_condition(self.condition, f"{self.task_id}.condition"), obj)
-            ):
+            if threshold is None or not self.condition_holds(obj):
                 return [], threshold
             one = self._hold_one(threshold, obj, 0)
             return ([one] if one else []), threshold

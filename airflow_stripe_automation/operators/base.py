@@ -306,8 +306,8 @@ class StripeBaseOperator(BaseOperator):
         until the run ended: about 100 KB per batch of 100, 150 MB at 100,000 objects.
         """
         if self._batch_objects() is not None:
-            del self._batch
-            self.__dict__.pop("_batch_results", None)
+            for name in ("_batch", "_batch_results"):
+                self.__dict__.pop(name, None)
             self.stripe_object = None
 
     def _attach_to_outlets(self, context: Any) -> None:
@@ -332,10 +332,16 @@ class StripeBaseOperator(BaseOperator):
         if not self.condition or self._batch_objects() is not None:
             return
         obj = self.stripe_object if isinstance(self.stripe_object, Mapping) else {}
-        if not evaluate_condition(rendered_condition(self.condition, f"{self.task_id}.condition"), obj):
+        if not self.condition_holds(obj):
             self.push_tally(context, skipped=1)
             raise AirflowSkipException(f"condition not met for {obj.get('id', 'the object')}: {self.condition}")
         self.log.info("Condition met for %s.", obj.get("id", "the object"))
+
+    def condition_holds(self, obj: Any) -> bool:
+        """Whether ``obj`` meets the task's ``condition`` (rendered for it already); no condition: always."""
+        if not self.condition:
+            return True
+        return evaluate_condition(rendered_condition(self.condition, f"{self.task_id}.condition"), obj)
 
     def render_template(
         self,
@@ -530,9 +536,7 @@ class StripeBaseOperator(BaseOperator):
                 for name, value in raw.items():
                     literal = name == "condition" and not self._condition_is_template
                     setattr(self, name, value if literal else self.render_template(value, one, jinja_env))
-                if self.condition and not evaluate_condition(
-                    rendered_condition(self.condition, f"{self.task_id}.condition"), obj
-                ):
+                if not self.condition_holds(obj):
                     self.log.info("%s: skipped (condition not met: %s).", label, self.condition)
                     report.skip(position)
                     continue
